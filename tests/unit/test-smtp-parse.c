@@ -1,0 +1,250 @@
+/* test-smtp-parse.c - the SMTP/LMTP command, path, parameter and content
+ * parsers of lmtp/smtp-parse.c. */
+#include "t.h"
+
+#include "buf.h"
+#include "smtp-parse.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static enum smtp_parse_result path(const char *arg, const char *prefix,
+				   bool allow_null, struct smtp_path *p,
+				   struct smtp_params *pm)
+{
+	return smtp_parse_path_arg(arg, strlen(arg), prefix, allow_null, p, pm);
+}
+
+static void test_cmd_split(void)
+{
+	struct smtp_cmd c;
+
+	CHECK(smtp_cmd_split("lhlo mx.example", 15, &c) == 0);
+	CHECK_STR(c.verb, "LHLO");
+	CHECK(c.arg_len == 10 && memcmp(c.arg, "mx.example", 10) == 0);
+	CHECK(smtp_cmd_split("DATA", 4, &c) == 0);
+	CHECK_STR(c.verb, "DATA");
+	CHECK(c.arg_len == 0);
+	CHECK(smtp_cmd_split("NOOP   x  ", 10, &c) == 0);
+	CHECK(c.arg_len == 1 && c.arg[0] == 'x');
+	CHECK(smtp_cmd_split("", 0, &c) == -1);
+	CHECK(smtp_cmd_split(" DATA", 5, &c) == -1);
+	CHECK(smtp_cmd_split("DA1A", 4, &c) == -1);
+	CHECK(smtp_cmd_split("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26, &c) == -1);
+}
+
+static void test_paths(void)
+{
+	struct smtp_path p;
+	struct smtp_params pm;
+
+	CHECK(path("FROM:<alice@example.org>", "FROM:", true, &p, &pm) ==
+	      SMTP_PARSE_OK);
+	CHECK_STR(p.local, "alice");
+	CHECK_STR(p.domain, "example.org");
+	CHECK_STR(p.addr, "alice@example.org");
+	CHECK(!p.null && pm.n == 0);
+
+	CHECK(path("from: <>", "FROM:", true, &p, &pm) == SMTP_PARSE_OK);
+	CHECK(p.null);
+	CHECK_STR(p.addr, "");
+	CHECK(path("TO:<>", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+
+	/* Quoted local part with a quoted-pair and a space. */
+	CHECK(path("TO:<\"john \\\"q\\\" doe\"@example.org>", "TO:", false, &p,
+		   &pm) == SMTP_PARSE_OK);
+	CHECK_STR(p.local, "john \"q\" doe");
+	CHECK_STR(p.addr, "\"john \\\"q\\\" doe\"@example.org");
+	CHECK(path("TO:<\"unterminated@example.org>", "TO:", false, &p, &pm) ==
+	      SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<\"a\x01\"@x>", "TO:", false, &p, &pm) ==
+	      SMTP_PARSE_BAD_ADDR);
+
+	/* +detail stays in the local part; recipient.c splits it. */
+	CHECK(path("TO:<bob+lists@example.org>", "TO:", false, &p, &pm) ==
+	      SMTP_PARSE_OK);
+	CHECK_STR(p.local, "bob+lists");
+
+	/* Source route is ignored. */
+	CHECK(path("TO:<@a.example,@b.example:bob@c.example>", "TO:", false,
+		   &p, &pm) == SMTP_PARSE_OK);
+	CHECK_STR(p.addr, "bob@c.example");
+	CHECK_STR(p.domain, "c.example");
+
+	/* <Postmaster> without a domain. */
+	CHECK(path("TO:<Postmaster>", "TO:", false, &p, &pm) == SMTP_PARSE_OK);
+	CHECK_STR(p.local, "Postmaster");
+	CHECK_STR(p.domain, "");
+
+	/* Address literals and UTF-8 (RFC 6531). */
+	CHECK(path("TO:<a@[192.0.2.1]>", "TO:", false, &p, &pm) ==
+	      SMTP_PARSE_OK);
+	CHECK_STR(p.domain, "[192.0.2.1]");
+	CHECK(path("TO:<j\xc3\xb6rg@b\xc3\xbc" "cher.example>", "TO:", false,
+		   &p, &pm) == SMTP_PARSE_OK);
+	CHECK_STR(p.local, "j\xc3\xb6rg");
+
+	/* Malformed. */
+	CHECK(path("TO:alice@example.org", "TO:", false, &p, &pm) ==
+	      SMTP_PARSE_SYNTAX);
+	CHECK(path("FROM:<a@b>", "TO:", false, &p, &pm) == SMTP_PARSE_SYNTAX);
+	CHECK(path("TO:<a@b", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<@b>", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<a@>", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<a@.b>", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<a b@c>", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("TO:<a@b>x", "TO:", false, &p, &pm) == SMTP_PARSE_SYNTAX);
+	CHECK(path("TO:<", "TO:", false, &p, &pm) == SMTP_PARSE_BAD_ADDR);
+	CHECK(path("", "TO:", false, &p, &pm) == SMTP_PARSE_SYNTAX);
+
+	{
+		char big[700];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "TO:<", 4);
+		memcpy(big + sizeof(big) - 4, "@b>", 4);
+		CHECK(path(big, "TO:", false, &p, &pm) == SMTP_PARSE_TOO_LONG);
+	}
+}
+
+static void test_params(void)
+{
+	struct smtp_path p;
+	struct smtp_params pm;
+	uint64_t n;
+
+	CHECK(path("FROM:<a@b> SIZE=12345 body=8bitmime SMTPUTF8", "FROM:",
+		   true, &p, &pm) == SMTP_PARSE_OK);
+	CHECK(pm.n == 3);
+	CHECK_STR(pm.p[0].keyword, "SIZE");
+	CHECK(pm.p[0].value_len == 5 &&
+	      memcmp(pm.p[0].value, "12345", 5) == 0);
+	CHECK_STR(pm.p[1].keyword, "BODY");
+	CHECK(pm.p[1].value_len == 8 &&
+	      memcmp(pm.p[1].value, "8bitmime", 8) == 0);
+	CHECK_STR(pm.p[2].keyword, "SMTPUTF8");
+	CHECK(pm.p[2].value == NULL);
+	CHECK(smtp_parse_number(pm.p[0].value, pm.p[0].value_len, &n) == 0 &&
+	      n == 12345);
+
+	CHECK(path("FROM:<a@b>  BODY=BINARYMIME  ", "FROM:", true, &p, &pm) ==
+	      SMTP_PARSE_OK);
+	CHECK(pm.n == 1);
+	CHECK(path("FROM:<a@b> SIZE=", "FROM:", true, &p, &pm) ==
+	      SMTP_PARSE_BAD_PARAM);
+	CHECK(path("FROM:<a@b> -X", "FROM:", true, &p, &pm) ==
+	      SMTP_PARSE_BAD_PARAM);
+	CHECK(path("FROM:<a@b> A=b=c", "FROM:", true, &p, &pm) ==
+	      SMTP_PARSE_BAD_PARAM);
+	CHECK(path("FROM:<a@b> A B C D E F G H I J K L M N O P Q", "FROM:",
+		   true, &p, &pm) == SMTP_PARSE_BAD_PARAM);
+
+	CHECK(smtp_parse_number("", 0, &n) == -1);
+	CHECK(smtp_parse_number("12a", 3, &n) == -1);
+	CHECK(smtp_parse_number("18446744073709551615", 20, &n) == 0 &&
+	      n == UINT64_MAX);
+	CHECK(smtp_parse_number("18446744073709551616", 20, &n) == -1);
+}
+
+static void test_bdat(void)
+{
+	uint64_t n;
+	bool last;
+
+	CHECK(smtp_parse_bdat("100", 3, &n, &last) == 0 && n == 100 && !last);
+	CHECK(smtp_parse_bdat("0 LAST", 6, &n, &last) == 0 && n == 0 && last);
+	CHECK(smtp_parse_bdat("7 last", 6, &n, &last) == 0 && n == 7 && last);
+	CHECK(smtp_parse_bdat("", 0, &n, &last) == -1);
+	CHECK(smtp_parse_bdat("LAST", 4, &n, &last) == -1);
+	CHECK(smtp_parse_bdat("5 FIRST", 7, &n, &last) == -1);
+	CHECK(smtp_parse_bdat("5x", 2, &n, &last) == -1);
+	CHECK(smtp_parse_bdat("99999999999999999999999", 23, &n, &last) == -1);
+}
+
+/* Decodes in whole, then one byte at a time; both must give want and
+ * leave the same number of bytes unused. */
+static void dec_case(enum smtp_dec_mode mode, const char *in, size_t inlen,
+		     const char *want, size_t wantlen, bool done,
+		     size_t used_want)
+{
+	struct smtp_dec d;
+	struct buf out = BUF_INIT;
+	size_t used = 0, total = 0;
+	enum smtp_dec_status st;
+
+	smtp_dec_init(&d, mode);
+	st = smtp_dec_feed(&d, in, inlen, &used, &out);
+	if (mode == SMTP_DEC_RAW)
+		smtp_dec_finish(&d, &out);
+	CHECK((st == SMTP_DEC_DONE) == done);
+	CHECK(used == used_want);
+	if (used != used_want)
+		fprintf(stderr, "  used %zu want %zu [%s]\n", used, used_want, in);
+	CHECK(out.len == wantlen && memcmp(out.data, want, wantlen) == 0);
+	if (out.len != wantlen || memcmp(out.data, want, wantlen) != 0)
+		fprintf(stderr, "  whole: got [%.*s]\n", (int)out.len,
+			out.data);
+
+	buf_reset(&out);
+	smtp_dec_init(&d, mode);
+	st = SMTP_DEC_MORE;
+	for (size_t i = 0; i < inlen; i++) {
+		st = smtp_dec_feed(&d, in + i, 1, &used, &out);
+		total += used;
+		if (st == SMTP_DEC_DONE)
+			break;
+	}
+	if (mode == SMTP_DEC_RAW)
+		smtp_dec_finish(&d, &out);
+	CHECK((st == SMTP_DEC_DONE) == done);
+	CHECK(total == used_want);
+	CHECK(out.len == wantlen && memcmp(out.data, want, wantlen) == 0);
+	if (out.len != wantlen || memcmp(out.data, want, wantlen) != 0)
+		fprintf(stderr, "  bytewise: got [%.*s]\n", (int)out.len,
+			out.data);
+	buf_release(&out);
+}
+
+#define DEC(mode, in, want, done, used)                                    \
+	dec_case(mode, in, sizeof(in) - 1, want, sizeof(want) - 1, done, used)
+
+static void test_decoder(void)
+{
+	/* The plain case; bytes after the terminator stay unused. */
+	DEC(SMTP_DEC_DATA, "a\r\nb\r\n.\r\nQUIT\r\n", "a\r\nb\r\n", true, 9);
+	/* Empty message. */
+	DEC(SMTP_DEC_DATA, ".\r\n", "", true, 3);
+	/* Dot-unstuffing: ".." -> ".", "..." -> "..", ".x" -> "x". */
+	DEC(SMTP_DEC_DATA, "..\r\n...x\r\n.y\r\n.\r\n",
+	    ".\r\n..x\r\ny\r\n", true, 17);
+	/* A dot inside a line is data. */
+	DEC(SMTP_DEC_DATA, "a.\r\n a\r\n.\r\n", "a.\r\n a\r\n", true, 11);
+	/* Bare LF line ends become CRLF; ".LF" ends the data. */
+	DEC(SMTP_DEC_DATA, "a\nb\n..c\n.\n", "a\r\nb\r\n.c\r\n", true, 10);
+	/* Mixed. */
+	DEC(SMTP_DEC_DATA, "a\r\nb\n.\r\n", "a\r\nb\r\n", true, 8);
+	/* Bare CR stays; CR CR LF is a bare CR then CRLF. */
+	DEC(SMTP_DEC_DATA, "a\rb\r\r\n.\r\n", "a\rb\r\r\n", true, 9);
+	/* ". CR x" is not the end: the dot goes, the bare CR stays. */
+	DEC(SMTP_DEC_DATA, ".\rx\r\n.\r\n", "\rx\r\n", true, 8);
+	/* Not finished yet. */
+	DEC(SMTP_DEC_DATA, "a\r\n.", "a\r\n", false, 4);
+	DEC(SMTP_DEC_DATA, "a\r\n.\r", "a\r\n", false, 5);
+	/* "\r\n.\r\n" in the middle of a line is not an end. */
+	DEC(SMTP_DEC_DATA, "x.\r\n.\r\n", "x.\r\n", true, 7);
+
+	/* RAW: no dot handling, LF -> CRLF, trailing CR flushed. */
+	DEC(SMTP_DEC_RAW, ".\r\n..\nx\r", ".\r\n..\r\nx\r", false, 8);
+	DEC(SMTP_DEC_RAW, "a\nb", "a\r\nb", false, 3);
+	DEC(SMTP_DEC_RAW, "", "", false, 0);
+}
+
+int main(void)
+{
+	test_cmd_split();
+	test_paths();
+	test_params();
+	test_bdat();
+	test_decoder();
+	return t_done();
+}
