@@ -1,0 +1,316 @@
+/* session.c - one POP3 session per connection: the conn callback (one
+ * switch), line splitting for PIPELINING (RFC 2449 6.6), the dispatcher
+ * and the life cycle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "config.h"
+#include "conn.h"
+#include "pop3d.h"
+#include "work.h"
+#include "xalloc.h"
+
+static void session_free(struct pop3_session *s)
+{
+	pop3_stream_stop(s);
+	store_lock_release(&s->lock);
+	store_unref(&s->store);
+	maildrop_release(&s->md);
+	sasl_free(&s->sasl);
+	free(s->user_arg);
+	free(s->auth_user);
+	free(s->user);
+	buf_release(&s->out);
+	buf_release(&s->line);
+	log_debug(&s->log, "session freed");
+	free(s);
+}
+
+void pop3_enter_state(struct pop3_session *s, enum pop3_state st)
+{
+	s->state = st;
+	pop3_arm_timeout(s);
+}
+
+void pop3_arm_timeout(struct pop3_session *s)
+{
+	const struct config *cfg = s->srv->cfg;
+	unsigned sec;
+
+	if (!s->conn)
+		return;
+	/* RFC 1939 3: an autologout timer of at least 10 minutes once
+	 * logged in; the shorter pre-login limit before. */
+	sec = s->state == POP3_STATE_AUTHORIZATION ? cfg->prelogin_timeout
+						   : cfg->pop3_idle_timeout;
+	if (sec == 0)
+		sec = 600;
+	conn_set_timeout(s->conn, sec * 1000u);
+}
+
+bool pop3_plaintext_ok(const struct pop3_session *s)
+{
+	switch (s->srv->cfg->plaintext_without_tls) {
+	case PLAINTEXT_YES:
+		return true;
+	case PLAINTEXT_NO:
+		return s->tls;
+	case PLAINTEXT_LOOPBACK:
+		return s->tls || (s->conn && conn_info(s->conn)->loopback);
+	}
+	return s->tls;
+}
+
+void pop3_close(struct pop3_session *s)
+{
+	s->closing = true;
+	if (s->conn)
+		conn_close(s->conn);
+}
+
+bool pop3_bad_command(struct pop3_session *s)
+{
+	if (++s->bad_commands < s->srv->cfg->max_bad_commands)
+		return false;
+	log_info(&s->log, "too many bad commands, closing");
+	pop3_reply_err(s, POP3_CODE_NONE, "Too many bad commands, closing");
+	pop3_close(s);
+	return true;
+}
+
+void pop3_work(struct pop3_session *s, void (*fn)(void *),
+	       void (*done)(void *), void *arg)
+{
+	s->work_pending++;
+	s->busy = POP3_BUSY_WORK;
+	work_submit(s->srv->loop, fn, done, arg);
+}
+
+bool pop3_work_finished(struct pop3_session *s)
+{
+	if (s->work_pending == 0)
+		abort(); /* a bug: more completions than submissions */
+	s->work_pending--;
+	if (s->conn)
+		return true;
+	if (s->work_pending == 0)
+		session_free(s);
+	return false;
+}
+
+/* RFC 2449 3: keyword [SP argument ...], case-insensitive keyword. */
+static void dispatch(struct pop3_session *s, char *line)
+{
+	const struct pop3_command *cmd;
+	char *args, *sp;
+	enum pop3_cmd_result r;
+
+	if (s->sasl) {
+		r = pop3_sasl_response(s, line);
+		goto out;
+	}
+	sp = strchr(line, ' ');
+	args = sp ? sp + 1 : line + strlen(line);
+	if (sp)
+		*sp = '\0';
+	cmd = pop3_command_find(line);
+	if (!cmd) {
+		log_debug(&s->log, "unknown command");
+		pop3_reply_err(s, POP3_CODE_NONE, "Unknown command");
+		pop3_bad_command(s);
+		return;
+	}
+	if (!(cmd->states & s->state)) {
+		pop3_reply_err(s, POP3_CODE_NONE, "%s is not valid %s",
+			       cmd->name,
+			       s->state == POP3_STATE_AUTHORIZATION
+				       ? "before login"
+				       : "after login");
+		pop3_bad_command(s);
+		return;
+	}
+	r = cmd->fn(s, args);
+out:
+	(void)r;
+}
+
+/* Reads complete lines from the input while no command is busy. A line
+ * longer than max_line closes the session; so does a NUL byte. */
+static void process_input(struct pop3_session *s)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	s->in_process = true;
+	while (s->conn && !s->closing && s->busy == POP3_IDLE &&
+	       s->state != POP3_STATE_UPDATE) {
+		struct buf *in = conn_input(s->conn);
+		char *lf = in->len ? memchr(in->data, '\n', in->len) : NULL;
+		size_t n;
+
+		if (!lf) {
+			if (in->len > cfg->max_line) {
+				log_info(&s->log, "line too long, closing");
+				pop3_reply_err(s, POP3_CODE_NONE,
+					       "Line too long, closing");
+				pop3_close(s);
+			}
+			break;
+		}
+		n = (size_t)(lf - in->data);
+		if (n > cfg->max_line) {
+			log_info(&s->log, "line too long, closing");
+			pop3_reply_err(s, POP3_CODE_NONE,
+				       "Line too long, closing");
+			pop3_close(s);
+			break;
+		}
+		buf_reset(&s->line);
+		buf_append(&s->line, in->data, n);
+		buf_consume(in, n + 1);
+		if (s->line.len && s->line.data[s->line.len - 1] == '\r')
+			buf_truncate(&s->line, s->line.len - 1);
+		if (memchr(s->line.data, '\0', s->line.len)) {
+			pop3_reply_err(s, POP3_CODE_NONE,
+				       "NUL byte in command line");
+			pop3_bad_command(s);
+			continue;
+		}
+		dispatch(s, s->line.data);
+	}
+	s->in_process = false;
+	if (!s->conn || s->closing)
+		return;
+	/* A TLS handshake needs the socket read; anything else that is
+	 * busy keeps pipelined commands waiting in the kernel. */
+	if (s->busy != POP3_IDLE && s->busy != POP3_BUSY_TLS) {
+		if (!s->paused)
+			conn_pause_input(s->conn);
+		s->paused = true;
+	} else if (s->state == POP3_STATE_UPDATE) {
+		if (!s->paused)
+			conn_pause_input(s->conn);
+		s->paused = true;
+	} else if (s->paused) {
+		s->paused = false;
+		conn_resume_input(s->conn);
+	}
+}
+
+void pop3_resume(struct pop3_session *s)
+{
+	s->busy = POP3_IDLE;
+	if (!s->conn)
+		return;
+	pop3_arm_timeout(s);
+	/* Called from inside process_input (a command that finished at
+	 * once): its loop goes on with the next line, no recursion. */
+	if (!s->in_process)
+		process_input(s);
+}
+
+static void on_timeout(struct pop3_session *s)
+{
+	switch (s->busy) {
+	case POP3_BUSY_DELAY:
+		pop3_auth_delay_done(s);
+		return;
+	case POP3_BUSY_WORK:
+		/* A job is running: wait for it, whatever the client does. */
+		pop3_arm_timeout(s);
+		return;
+	default:
+		break;
+	}
+	log_info(&s->log, "idle timeout, closing");
+	if (s->busy == POP3_IDLE)
+		pop3_reply_err(s, POP3_CODE_NONE,
+			       "Autologout; idle for too long");
+	pop3_close(s);
+}
+
+static void session_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	switch (ev) {
+	case CONN_DATAIN:
+		if (s->closing)
+			break;
+		pop3_arm_timeout(s);
+		process_input(s);
+		break;
+	case CONN_LOWAT:
+		if (s->busy == POP3_BUSY_STREAM && !s->closing) {
+			pop3_arm_timeout(s);
+			if (pop3_stream_run(s) == POP3_CMD_DONE)
+				pop3_resume(s);
+		}
+		break;
+	case CONN_TLS_READY:
+		s->tls = true;
+		if (s->busy == POP3_BUSY_TLS) {
+			/* RFC 2595 4: after STLS the client forgets what it
+			 * knew, and so do we. */
+			free(s->user_arg);
+			s->user_arg = NULL;
+			if (!s->greeted)
+				pop3_greeting(s);
+			pop3_resume(s);
+		}
+		break;
+	case CONN_TIMEOUT:
+		on_timeout(s);
+		break;
+	case CONN_CLOSED:
+		log_debug(&s->log, "connection closed");
+		s->conn = NULL;
+		s->closing = true;
+		pop3_stream_stop(s);
+		if (s->work_pending == 0)
+			session_free(s);
+		break;
+	}
+}
+
+void pop3_accept(struct conn *c, void *arg)
+{
+	struct pop3_server *srv = arg;
+	const struct conn_info *ci = conn_info(c);
+	struct pop3_session *s = xcalloc(1, sizeof(*s));
+
+	s->srv = srv;
+	s->conn = c;
+	s->log.proto = "pop3";
+	s->log.sid = ci->id;
+	snprintf(s->log.rip, sizeof(s->log.rip), "%s", ci->rip);
+	s->state = POP3_STATE_AUTHORIZATION;
+	srv->nsessions++;
+	conn_set_handler(c, session_cb, s);
+	log_debug(&s->log, "connect lport=%d tls=%d", ci->lport,
+		  ci->implicit_tls);
+	pop3_arm_timeout(s);
+	if (srv->cfg->max_connections_per_ip &&
+	    conn_count_for_ip(ci->rip) > srv->cfg->max_connections_per_ip) {
+		log_info(&s->log, "too many connections from this address");
+		if (!ci->implicit_tls) {
+			pop3_reply_err(s, POP3_CODE_SYS_TEMP,
+				       "Too many connections from your address");
+			pop3_close(s);
+		} else {
+			s->closing = true;
+			conn_abort(c);
+		}
+		return;
+	}
+	if (ci->implicit_tls && !ci->tls) {
+		/* RFC 8314 3.3: the greeting comes after the handshake. */
+		s->busy = POP3_BUSY_TLS;
+		return;
+	}
+	s->tls = ci->tls;
+	pop3_greeting(s);
+	process_input(s);
+}
