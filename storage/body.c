@@ -1,0 +1,197 @@
+/* body.c - message bytes, blobs and meta reads (reader connection, loop
+ * thread). A body read is one primary-key lookup of one 64 KiB chunk,
+ * copied into the handle, so memory per open body is one chunk and no
+ * statement stays active between calls. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+#include "xalloc.h"
+
+#define R(sql) store_stmt(s->rd, &s->rd_cache, (sql))
+
+struct store_body {
+	struct store *s;
+	int64_t id;
+	uint64_t size;
+	int64_t seq;      /* chunk held in buf, -1: none */
+	size_t len;       /* its length */
+	char *buf;        /* STORE_CHUNK_SIZE, allocated on first read */
+};
+
+int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
+		    struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT size FROM body WHERE id = ?");
+	struct store_body *b;
+	int rc;
+	uint64_t size = 0;
+
+	*b_r = NULL;
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "body");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, body_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		size = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE) {
+		store_err_set(err, STORE_ERR_EXPUNGED, "message expunged");
+		return -1;
+	}
+	if (rc != SQLITE_ROW) {
+		store_err_sqlite(err, s->rd, rc, "body");
+		return -1;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->s = s;
+	b->id = body_id;
+	b->size = size;
+	b->seq = -1;
+	*b_r = b;
+	return 0;
+}
+
+uint64_t store_body_size(const struct store_body *b)
+{
+	return b->size;
+}
+
+static int load_chunk(struct store_body *b, int64_t seq, struct store_err *err)
+{
+	struct store *s = b->s;
+	sqlite3_stmt *st = R("SELECT data FROM body_chunk"
+			     " WHERE body_id = ? AND seq = ?");
+	int rc;
+	int n;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "chunk");
+		return -1;
+	}
+	if (!b->buf)
+		b->buf = xmalloc(STORE_CHUNK_SIZE);
+	sqlite3_bind_int64(st, 1, b->id);
+	sqlite3_bind_int64(st, 2, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		n = sqlite3_column_bytes(st, 0);
+		if (n > STORE_CHUNK_SIZE)
+			n = STORE_CHUNK_SIZE;
+		if (n > 0)
+			memcpy(b->buf, sqlite3_column_blob(st, 0), (size_t)n);
+		b->len = (size_t)n;
+		b->seq = seq;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	b->seq = -1;
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_EXPUNGED, "message expunged");
+	else
+		store_err_sqlite(err, s->rd, rc, "chunk");
+	return -1;
+}
+
+ssize_t store_body_peek(struct store_body *b, uint64_t offset,
+			const char **p_r, struct store_err *err)
+{
+	int64_t seq;
+	size_t in;
+
+	*p_r = NULL;
+	if (offset >= b->size)
+		return 0;
+	seq = (int64_t)(offset / STORE_CHUNK_SIZE);
+	in = (size_t)(offset % STORE_CHUNK_SIZE);
+	if (b->seq != seq && load_chunk(b, seq, err) < 0)
+		return -1;
+	if (in >= b->len) {
+		store_err_set(err, STORE_ERR_CORRUPT, "short body chunk");
+		return -1;
+	}
+	*p_r = b->buf + in;
+	return (ssize_t)(b->len - in);
+}
+
+ssize_t store_body_read(struct store_body *b, uint64_t offset, void *dst,
+			size_t len, struct store_err *err)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		const char *p;
+		ssize_t n = store_body_peek(b, offset + done, &p, err);
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		if (n == 0)
+			break;
+		if ((size_t)n > len - done)
+			n = (ssize_t)(len - done);
+		memcpy((char *)dst + done, p, (size_t)n);
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+void store_body_close(struct store_body **bp)
+{
+	struct store_body *b = *bp;
+
+	if (!b)
+		return;
+	*bp = NULL;
+	free(b->buf);
+	free(b);
+}
+
+static int get_value(struct store *s, sqlite3_stmt *st, struct buf *out,
+		     struct store_err *err, const char *what)
+{
+	int rc;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), what);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		buf_reset(out);
+		buf_append(out, sqlite3_column_blob(st, 0),
+			   (size_t)sqlite3_column_bytes(st, 0));
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_NOTFOUND, "no %s", what);
+	else
+		store_err_sqlite(err, s->rd, rc, what);
+	return -1;
+}
+
+int store_blob_get(struct store *s, int64_t body_id, const char *name,
+		   struct buf *out, struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT data FROM blob WHERE body_id = ?"
+			     " AND name = ?");
+
+	if (st) {
+		sqlite3_bind_int64(st, 1, body_id);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	}
+	return get_value(s, st, out, err, "blob");
+}
+
+int store_meta_get(struct store *s, const char *key, struct buf *out,
+		   struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT value FROM meta WHERE key = ?");
+
+	if (st)
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	return get_value(s, st, out, err, "meta");
+}

@@ -1,0 +1,196 @@
+/* mailbox.c - mailbox and subscription reads (reader connection, loop
+ * thread). Iterators load their rows at begin: no statement stays active
+ * between calls. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+#include "xalloc.h"
+
+#define R(sql) store_stmt(s->rd, &s->rd_cache, (sql))
+
+#define MB_COLS                                                            \
+	"SELECT m.id, m.name, m.mailboxid, m.uidvalidity, m.uidnext,"      \
+	" m.highestmodseq, m.messages, m.unseen, m.deleted,"               \
+	" m.first_recent_uid, m.size, m.special_use,"                      \
+	" EXISTS(SELECT 1 FROM subscription s WHERE s.name = m.name),"     \
+	" (SELECT count(*) FROM message x WHERE x.mailbox_id = m.id"       \
+	"  AND x.uid >= m.first_recent_uid) FROM mailbox m"
+
+static const char sql_by_name[] = MB_COLS " WHERE m.name = ?";
+static const char sql_by_id[] = MB_COLS " WHERE m.id = ?";
+static const char sql_all[] = MB_COLS " ORDER BY m.name";
+
+static void mb_row(sqlite3_stmt *st, struct store_mailbox *mb)
+{
+	const char *t;
+
+	memset(mb, 0, sizeof(*mb));
+	mb->id = sqlite3_column_int64(st, 0);
+	t = (const char *)sqlite3_column_text(st, 1);
+	snprintf(mb->name, sizeof(mb->name), "%s", t ? t : "");
+	t = (const char *)sqlite3_column_text(st, 2);
+	snprintf(mb->mailboxid, sizeof(mb->mailboxid), "%s", t ? t : "");
+	mb->uidvalidity = (uint32_t)sqlite3_column_int64(st, 3);
+	mb->uidnext = (uint32_t)sqlite3_column_int64(st, 4);
+	mb->highestmodseq = (uint64_t)sqlite3_column_int64(st, 5);
+	mb->messages = (uint32_t)sqlite3_column_int64(st, 6);
+	mb->unseen = (uint32_t)sqlite3_column_int64(st, 7);
+	mb->deleted = (uint32_t)sqlite3_column_int64(st, 8);
+	mb->first_recent_uid = (uint32_t)sqlite3_column_int64(st, 9);
+	mb->size = (uint64_t)sqlite3_column_int64(st, 10);
+	mb->special_use = (unsigned)sqlite3_column_int64(st, 11);
+	mb->subscribed = sqlite3_column_int(st, 12) != 0;
+	mb->recent = (uint32_t)sqlite3_column_int64(st, 13);
+}
+
+static int mb_get(struct store *s, sqlite3_stmt *st,
+		  struct store_mailbox *mb_r, struct store_err *err)
+{
+	int rc;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "mailbox");
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		mb_row(st, mb_r);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_NOTFOUND, "no such mailbox");
+	else
+		store_err_sqlite(err, s->rd, rc, "mailbox");
+	return -1;
+}
+
+int store_mailbox_get(struct store *s, const char *name,
+		      struct store_mailbox *mb_r, struct store_err *err)
+{
+	char norm[512];
+	sqlite3_stmt *st;
+
+	if (store_mailbox_name_norm(name, norm, sizeof(norm), err) < 0) {
+		if (err)
+			err->code = STORE_ERR_NOTFOUND;
+		return -1;
+	}
+	st = R(sql_by_name);
+	if (st)
+		sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	return mb_get(s, st, mb_r, err);
+}
+
+int store_mailbox_get_by_id(struct store *s, int64_t id,
+			    struct store_mailbox *mb_r, struct store_err *err)
+{
+	sqlite3_stmt *st = R(sql_by_id);
+
+	if (st)
+		sqlite3_bind_int64(st, 1, id);
+	return mb_get(s, st, mb_r, err);
+}
+
+struct store_mailbox_iter {
+	struct store_mailbox *mb;
+	size_t n, cap, pos;
+	struct store_err err;
+};
+
+struct store_mailbox_iter *store_mailbox_iter_begin(struct store *s)
+{
+	struct store_mailbox_iter *it = xcalloc(1, sizeof(*it));
+	sqlite3_stmt *st = R(sql_all);
+	int rc;
+
+	if (!st) {
+		store_err_sqlite(&it->err, s->rd, sqlite3_errcode(s->rd),
+				 "mailboxes");
+		return it;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (it->n == it->cap) {
+			it->cap = it->cap ? it->cap * 2 : 16;
+			it->mb = xrealloc(it->mb, it->cap * sizeof(*it->mb));
+		}
+		mb_row(st, &it->mb[it->n++]);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		store_err_sqlite(&it->err, s->rd, rc, "mailboxes");
+	return it;
+}
+
+bool store_mailbox_iter_next(struct store_mailbox_iter *it,
+			     struct store_mailbox *mb_r)
+{
+	if (it->err.code != STORE_OK || it->pos >= it->n)
+		return false;
+	*mb_r = it->mb[it->pos++];
+	return true;
+}
+
+int store_mailbox_iter_end(struct store_mailbox_iter **itp,
+			   struct store_err *err)
+{
+	struct store_mailbox_iter *it = *itp;
+	int rc = 0;
+
+	if (!it)
+		return 0;
+	*itp = NULL;
+	if (it->err.code != STORE_OK) {
+		if (err)
+			*err = it->err;
+		rc = -1;
+	}
+	free(it->mb);
+	free(it);
+	return rc;
+}
+
+struct store_sub_iter {
+	struct buf names;
+	size_t pos;
+};
+
+struct store_sub_iter *store_subscription_iter_begin(struct store *s)
+{
+	struct store_sub_iter *it = xcalloc(1, sizeof(*it));
+	sqlite3_stmt *st = R("SELECT name FROM subscription ORDER BY name");
+
+	if (!st)
+		return it;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		buf_append_str(&it->names,
+			       (const char *)sqlite3_column_text(st, 0));
+		buf_append_c(&it->names, '\0');
+	}
+	sqlite3_reset(st);
+	return it;
+}
+
+const char *store_subscription_iter_next(struct store_sub_iter *it)
+{
+	const char *p;
+
+	if (it->pos >= it->names.len)
+		return NULL;
+	p = it->names.data + it->pos;
+	it->pos += strlen(p) + 1;
+	return p;
+}
+
+void store_subscription_iter_end(struct store_sub_iter **itp)
+{
+	struct store_sub_iter *it = *itp;
+
+	if (!it)
+		return;
+	*itp = NULL;
+	buf_release(&it->names);
+	free(it);
+}

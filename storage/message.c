@@ -1,0 +1,272 @@
+/* message.c - message and expunge-history reads (reader connection, loop
+ * thread).
+ *
+ * Iterators read in batches: each batch is one statement run to its end
+ * and reset, so no read transaction stays open between calls however long
+ * the front end takes between two _next calls (a FETCH paused on output
+ * backpressure must not pin the WAL and stop checkpoints).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+#include "xalloc.h"
+
+#define R(sql) store_stmt(s->rd, &s->rd_cache, (sql))
+#define MSGS_PER_BATCH 256
+
+void store_msg_ids(int64_t body_id, char *emailid, char *threadid)
+{
+	/* EMAILID names the immutable bytes, so copies share it (RFC 8474
+	 * 5.1); THREADID = EMAILID: every message is its own thread. */
+	snprintf(emailid, 40, "M%016llx", (unsigned long long)body_id);
+	snprintf(threadid, 40, "T%016llx", (unsigned long long)body_id);
+}
+
+#define MSG_COLS                                                           \
+	"SELECT uid, flags, modseq, internaldate, tzoff, savedate, size,"  \
+	" body_id, retrieved, keywords, legacy_uidl FROM message"
+
+struct msg_row {
+	struct store_msg m;
+	size_t kw_off, uidl_off;
+};
+
+static void msg_row(sqlite3_stmt *st, struct msg_row *r, struct buf *strs)
+{
+	const char *kw = (const char *)sqlite3_column_text(st, 9);
+
+	memset(r, 0, sizeof(*r));
+	r->m.uid = (uint32_t)sqlite3_column_int64(st, 0);
+	r->m.flags = (uint32_t)sqlite3_column_int64(st, 1);
+	r->m.modseq = (uint64_t)sqlite3_column_int64(st, 2);
+	r->m.internaldate = sqlite3_column_int64(st, 3);
+	r->m.tzoff = sqlite3_column_int(st, 4);
+	r->m.savedate = sqlite3_column_int64(st, 5);
+	r->m.size = (uint64_t)sqlite3_column_int64(st, 6);
+	r->m.body_id = sqlite3_column_int64(st, 7);
+	r->m.retrieved = sqlite3_column_int64(st, 8);
+	store_msg_ids(r->m.body_id, r->m.emailid, r->m.threadid);
+	r->kw_off = strs->len;
+	buf_append_str(strs, kw ? kw : "");
+	buf_append_c(strs, '\0');
+	if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
+		r->uidl_off = SIZE_MAX;
+	} else {
+		r->uidl_off = strs->len;
+		buf_append_str(strs, (const char *)sqlite3_column_text(st, 10));
+		buf_append_c(strs, '\0');
+	}
+}
+
+static void msg_fix(struct msg_row *r, const struct buf *strs,
+		    struct store_msg *m_r)
+{
+	*m_r = r->m;
+	m_r->keywords = strs->data + r->kw_off;
+	m_r->legacy_uidl =
+		r->uidl_off == SIZE_MAX ? NULL : strs->data + r->uidl_off;
+}
+
+int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,
+		  struct store_msg *m_r, struct store_err *err)
+{
+	sqlite3_stmt *st = R(MSG_COLS " WHERE mailbox_id = ? AND uid = ?");
+	struct msg_row r;
+	int rc;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "message");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		buf_reset(&s->rd_tmp);
+		msg_row(st, &r, &s->rd_tmp);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		msg_fix(&r, &s->rd_tmp, m_r);
+		return 0;
+	}
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_NOTFOUND, "no such message");
+	else
+		store_err_sqlite(err, s->rd, rc, "message");
+	return -1;
+}
+
+struct store_msg_iter {
+	struct store *s;
+	int64_t mailbox_id;
+	uint32_t next_uid, uid_max;
+	uint64_t changedsince;
+	bool eof;
+	struct msg_row *rows;
+	size_t n, pos;
+	struct buf strs;
+	struct store_err err;
+};
+
+static const char sql_iter[] =
+	MSG_COLS " WHERE mailbox_id = ? AND uid >= ? AND uid <= ?"
+		 " AND modseq > ? ORDER BY uid LIMIT ?";
+
+static void msg_iter_fill(struct store_msg_iter *it)
+{
+	struct store *s = it->s;
+	sqlite3_stmt *st = R(sql_iter);
+	int rc;
+
+	it->n = it->pos = 0;
+	buf_reset(&it->strs);
+	if (!st) {
+		store_err_sqlite(&it->err, s->rd, sqlite3_errcode(s->rd),
+				 "messages");
+		it->eof = true;
+		return;
+	}
+	sqlite3_bind_int64(st, 1, it->mailbox_id);
+	sqlite3_bind_int64(st, 2, it->next_uid);
+	sqlite3_bind_int64(st, 3, it->uid_max);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)it->changedsince);
+	sqlite3_bind_int(st, 5, MSGS_PER_BATCH);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		msg_row(st, &it->rows[it->n++], &it->strs);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		store_err_sqlite(&it->err, s->rd, rc, "messages");
+		it->eof = true;
+		it->n = 0;
+		return;
+	}
+	if (it->n < MSGS_PER_BATCH || it->rows[it->n - 1].m.uid >= it->uid_max)
+		it->eof = true;
+	else
+		it->next_uid = it->rows[it->n - 1].m.uid + 1;
+}
+
+struct store_msg_iter *store_msg_iter_begin(struct store *s,
+					    int64_t mailbox_id,
+					    uint32_t uid_min, uint32_t uid_max,
+					    uint64_t changedsince)
+{
+	struct store_msg_iter *it = xcalloc(1, sizeof(*it));
+
+	it->s = s;
+	it->mailbox_id = mailbox_id;
+	it->next_uid = uid_min ? uid_min : 1;
+	it->uid_max = uid_max;
+	it->changedsince = changedsince;
+	it->rows = xmalloc(MSGS_PER_BATCH * sizeof(*it->rows));
+	it->eof = it->next_uid > uid_max;
+	it->pos = it->n = 0;
+	return it;
+}
+
+bool store_msg_iter_next(struct store_msg_iter *it, struct store_msg *m_r)
+{
+	if (it->pos >= it->n) {
+		if (it->eof)
+			return false;
+		msg_iter_fill(it);
+		if (it->n == 0)
+			return false;
+	}
+	msg_fix(&it->rows[it->pos++], &it->strs, m_r);
+	return true;
+}
+
+int store_msg_iter_end(struct store_msg_iter **itp, struct store_err *err)
+{
+	struct store_msg_iter *it = *itp;
+	int rc = 0;
+
+	if (!it)
+		return 0;
+	*itp = NULL;
+	if (it->err.code != STORE_OK) {
+		if (err)
+			*err = it->err;
+		rc = -1;
+	}
+	buf_release(&it->strs);
+	free(it->rows);
+	free(it);
+	return rc;
+}
+
+struct store_expunged_iter {
+	struct {
+		uint32_t uid;
+		uint64_t modseq;
+	} *e;
+	size_t n, cap, pos;
+};
+
+struct store_expunged_iter *store_expunged_iter_begin(struct store *s,
+						      int64_t mailbox_id,
+						      uint64_t since)
+{
+	struct store_expunged_iter *it = xcalloc(1, sizeof(*it));
+	sqlite3_stmt *st = R("SELECT uid, modseq FROM expunged"
+			     " WHERE mailbox_id = ? AND modseq > ?"
+			     " ORDER BY uid");
+
+	if (!st)
+		return it;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)since);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (it->n == it->cap) {
+			it->cap = it->cap ? it->cap * 2 : 64;
+			it->e = xrealloc(it->e, it->cap * sizeof(*it->e));
+		}
+		it->e[it->n].uid = (uint32_t)sqlite3_column_int64(st, 0);
+		it->e[it->n].modseq = (uint64_t)sqlite3_column_int64(st, 1);
+		it->n++;
+	}
+	sqlite3_reset(st);
+	return it;
+}
+
+bool store_expunged_iter_next(struct store_expunged_iter *it,
+			      uint32_t *uid_r, uint64_t *modseq_r)
+{
+	if (it->pos >= it->n)
+		return false;
+	if (uid_r)
+		*uid_r = it->e[it->pos].uid;
+	if (modseq_r)
+		*modseq_r = it->e[it->pos].modseq;
+	it->pos++;
+	return true;
+}
+
+void store_expunged_iter_end(struct store_expunged_iter **itp)
+{
+	struct store_expunged_iter *it = *itp;
+
+	if (!it)
+		return;
+	*itp = NULL;
+	free(it->e);
+	free(it);
+}
+
+uint64_t store_expunged_horizon(struct store *s, int64_t mailbox_id)
+{
+	sqlite3_stmt *st = R("SELECT expunge_horizon FROM mailbox WHERE id = ?");
+	uint64_t h = 0;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		h = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return h;
+}

@@ -1,0 +1,106 @@
+/* store-private.h - the insides of struct store, shared by the storage sources.
+ *
+ * Connections: rd is the reader (loop thread only), wr the writer (any
+ * thread, only with wmu held). Each connection has its own cache of
+ * prepared statements (struct stmt_cache); a statement taken from the
+ * cache is reset and unbound, and is never kept active between two
+ * public calls, so no read transaction outlives a call.
+ */
+#ifndef TANDEM_STORE_PRIVATE_H
+#define TANDEM_STORE_PRIVATE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "store.h"
+
+/* Schema version written to PRAGMA user_version by the last migration. */
+#define STORE_SCHEMA_VERSION 1
+
+struct stmt_cache {
+	struct stmt_entry {
+		const char *sql; /* identity: a static string */
+		sqlite3_stmt *st;
+	} *e;
+	size_t n, cap;
+};
+
+struct store_watch {
+	struct store *s;
+	store_change_cb *cb;
+	void *arg;
+	bool dead; /* removed during a dispatch; freed after it */
+	struct store_watch *next;
+};
+
+struct store {
+	/* process lifetime of the handle (registry under the global mutex) */
+	struct store *next;
+	int refs;
+	char *user;
+	char *dir;  /* data_dir/mail/<user> */
+	int notify_fd;
+
+	/* reader: loop thread only */
+	sqlite3 *rd;
+	struct stmt_cache rd_cache;
+	struct buf rd_tmp; /* backs pointers returned by store_msg_get */
+
+	/* writer: only with wmu held */
+	pthread_mutex_t wmu;
+	sqlite3 *wr;
+	struct stmt_cache wr_cache;
+	uint64_t commits;
+	uint64_t tx_modseq; /* allocated lazily in a transaction, else 0 */
+	sqlite3_int64 tx_changes;
+	uv_async_t *async; /* read/written with wmu held */
+
+	/* change feed: loop thread only */
+	uv_fs_event_t *fsev;
+	uv_timer_t *kick;
+	struct store_watch *watches;
+	int dispatching;
+	int pending_closes;
+};
+
+/* globals (store.c) */
+extern uv_loop_t *store_loop;
+extern char *store_data_dir;
+
+/* store.c */
+sqlite3_stmt *store_stmt(sqlite3 *db, struct stmt_cache *c, const char *sql);
+void store_stmt_cache_free(struct stmt_cache *c);
+void store_err_set(struct store_err *err, enum store_error code,
+		   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Maps a SQLite result code to a store error, with the message of db. */
+void store_err_sqlite(struct store_err *err, sqlite3 *db, int rc,
+		      const char *what);
+/* Normalizes a mailbox name into out (INBOX upper-cased as first
+ * component). Returns 0, or -1 with INVALID. */
+int store_mailbox_name_norm(const char *name, char *out, size_t outsz,
+			    struct store_err *err);
+void store_free(struct store *s);
+
+/* schema.c: runs migrations on the writer. Returns 0, or -1. */
+int store_schema_migrate(struct store *s, struct store_err *err);
+
+/* write.c */
+/* Creates one mailbox row inside the caller's write transaction. */
+int store_mailbox_insert(struct store *s, const char *name, unsigned su,
+			 struct store_err *err);
+int store_wtx_begin(struct store *s, struct store_err *err);
+int store_wtx_commit(struct store *s, struct store_err *err);
+void store_wtx_rollback(struct store *s);
+
+/* watch.c */
+/* Called after a commit with wmu held: touches notify, wakes the loop. */
+void store_feed_notify(struct store *s);
+/* Closes the loop handles; returns true if store_free runs later from a
+ * close callback. */
+bool store_feed_close(struct store *s);
+
+/* message.c */
+void store_msg_ids(int64_t body_id, char *emailid, char *threadid);
+
+#endif

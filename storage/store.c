@@ -1,0 +1,400 @@
+/* store.c - opening, sharing and closing per-user stores; helpers. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store-private.h"
+#include "xalloc.h"
+
+uv_loop_t *store_loop;
+char *store_data_dir;
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct store *registry;
+
+void store_global_init(uv_loop_t *loop, const char *data_dir)
+{
+	store_loop = loop;
+	free(store_data_dir);
+	store_data_dir = xstrdup(data_dir);
+}
+
+bool store_user_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (!name || name[0] == '\0' || name[0] == '.')
+		return false;
+	for (const char *p = name; *p; p++, n++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '@' || c == '+' || c == '-'))
+			return false;
+	}
+	return n <= 64;
+}
+
+void store_err_set(struct store_err *err, enum store_error code,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+void store_err_sqlite(struct store_err *err, sqlite3 *db, int rc,
+		      const char *what)
+{
+	enum store_error code;
+
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = STORE_ERR_CORRUPT;
+		break;
+	case SQLITE_FULL:
+		code = STORE_ERR_OVERQUOTA;
+		break;
+	default:
+		code = STORE_ERR_TEMP;
+		break;
+	}
+	store_err_set(err, code, "%s: %s", what,
+		      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+sqlite3_stmt *store_stmt(sqlite3 *db, struct stmt_cache *c, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->e[i].sql == sql) {
+			st = c->e[i].st;
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		return NULL;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 32;
+		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
+	}
+	c->e[c->n].sql = sql;
+	c->e[c->n].st = st;
+	c->n++;
+	return st;
+}
+
+void store_stmt_cache_free(struct stmt_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		sqlite3_finalize(c->e[i].st);
+	free(c->e);
+	c->e = NULL;
+	c->n = c->cap = 0;
+}
+
+int store_mailbox_name_norm(const char *name, char *out, size_t outsz,
+			    struct store_err *err)
+{
+	size_t n = name ? strlen(name) : 0;
+	const unsigned char *p = (const unsigned char *)name;
+
+	if (n == 0 || n >= outsz || n >= sizeof(((struct store_mailbox *)0)->name)) {
+		store_err_set(err, STORE_ERR_INVALID, "bad mailbox name length");
+		return -1;
+	}
+	if (name[0] == STORE_SEP || name[n - 1] == STORE_SEP) {
+		store_err_set(err, STORE_ERR_INVALID,
+			      "mailbox name starts or ends with '/'");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			store_err_set(err, STORE_ERR_INVALID,
+				      "control character in mailbox name");
+			return -1;
+		}
+		if (p[i] == STORE_SEP && p[i + 1] == STORE_SEP) {
+			store_err_set(err, STORE_ERR_INVALID,
+				      "empty level in mailbox name");
+			return -1;
+		}
+	}
+	memcpy(out, name, n + 1);
+	/* RFC 9051 5.1: INBOX is case-insensitive; we apply that to the first
+	 * level so that INBOX/x and inbox/x are the same mailbox. */
+	if (strncasecmp(out, "INBOX", 5) == 0 &&
+	    (out[5] == '\0' || out[5] == STORE_SEP))
+		memcpy(out, "INBOX", 5);
+	return 0;
+}
+
+static void close_dbs(struct store *s)
+{
+	store_stmt_cache_free(&s->rd_cache);
+	store_stmt_cache_free(&s->wr_cache);
+	if (s->rd)
+		sqlite3_close(s->rd);
+	if (s->wr)
+		sqlite3_close(s->wr);
+	s->rd = s->wr = NULL;
+}
+
+void store_free(struct store *s)
+{
+	close_dbs(s);
+	if (s->notify_fd >= 0)
+		close(s->notify_fd);
+	buf_release(&s->rd_tmp);
+	pthread_mutex_destroy(&s->wmu);
+	free(s->user);
+	free(s->dir);
+	free(s);
+}
+
+static int exec_pragmas(sqlite3 *db, const char *sql, struct store_err *err)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		store_err_sqlite(err, db, rc, "pragma");
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_0700(const char *path, struct store_err *err)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		store_err_set(err, STORE_ERR_TEMP, "mkdir %s: %s", path,
+			      strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int store_create_files(struct store *s, bool create,
+			      struct store_err *err)
+{
+	char *path;
+	struct stat st;
+	int rc;
+
+	path = xasprintf("%s/store.db", s->dir);
+	if (stat(path, &st) < 0) {
+		if (!create) {
+			store_err_set(err, STORE_ERR_NOTFOUND,
+				      "no store for user %s", s->user);
+			free(path);
+			return -1;
+		}
+		char *mail = xasprintf("%s/mail", store_data_dir);
+		rc = mkdir_0700(mail, err);
+		free(mail);
+		if (rc < 0 || mkdir_0700(s->dir, err) < 0) {
+			free(path);
+			return -1;
+		}
+	}
+
+	/* The writer: synchronous=FULL because in WAL mode NORMAL only
+	 * syncs at checkpoints, so a power loss can roll back commits we
+	 * already acknowledged; a client could then see a UID reused for a
+	 * different message. busy_timeout makes two processes writing the
+	 * same store (imapd and tandemctl deliver) wait for each other. */
+	rc = sqlite3_open_v2(path, &s->wr,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		store_err_sqlite(err, s->wr, rc, "open");
+		free(path);
+		return -1;
+	}
+	sqlite3_extended_result_codes(s->wr, 1);
+	sqlite3_busy_timeout(s->wr, 30000);
+	if (exec_pragmas(s->wr,
+			 "PRAGMA journal_mode=WAL;"
+			 "PRAGMA synchronous=FULL;"
+			 "PRAGMA foreign_keys=OFF;",
+			 err) < 0) {
+		free(path);
+		return -1;
+	}
+	if (store_schema_migrate(s, err) < 0) {
+		free(path);
+		return -1;
+	}
+
+	/* The reader: small cache (many users' stores live in one daemon),
+	 * and it can never write by accident. */
+	rc = sqlite3_open_v2(path, &s->rd,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	free(path);
+	if (rc != SQLITE_OK) {
+		store_err_sqlite(err, s->rd, rc, "open reader");
+		return -1;
+	}
+	sqlite3_extended_result_codes(s->rd, 1);
+	sqlite3_busy_timeout(s->rd, 10000);
+	if (exec_pragmas(s->rd,
+			 "PRAGMA cache_size=-512;"
+			 "PRAGMA query_only=1;",
+			 err) < 0)
+		return -1;
+
+	path = xasprintf("%s/notify", s->dir);
+	s->notify_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (s->notify_fd < 0) {
+		store_err_set(err, STORE_ERR_TEMP, "open notify: %s",
+			      strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int store_open(const char *user, bool create, struct store **s_r,
+	       struct store_err *err)
+{
+	struct store *s;
+
+	*s_r = NULL;
+	if (!store_user_name_valid(user)) {
+		store_err_set(err, STORE_ERR_INVALID, "bad user name");
+		return -1;
+	}
+	if (!store_data_dir) {
+		store_err_set(err, STORE_ERR_TEMP, "store not initialized");
+		return -1;
+	}
+	pthread_mutex_lock(&registry_mu);
+	for (s = registry; s; s = s->next) {
+		if (strcmp(s->user, user) == 0) {
+			s->refs++;
+			pthread_mutex_unlock(&registry_mu);
+			*s_r = s;
+			return 0;
+		}
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->refs = 1;
+	s->user = xstrdup(user);
+	s->dir = xasprintf("%s/mail/%s", store_data_dir, user);
+	s->notify_fd = -1;
+	pthread_mutex_init(&s->wmu, NULL);
+	/* Opening under the registry mutex keeps two threads from opening
+	 * the same user twice; opening is rare and quick. */
+	if (store_create_files(s, create, err) < 0) {
+		pthread_mutex_unlock(&registry_mu);
+		store_free(s);
+		return -1;
+	}
+	s->next = registry;
+	registry = s;
+	pthread_mutex_unlock(&registry_mu);
+	*s_r = s;
+	return 0;
+}
+
+struct store *store_ref(struct store *s)
+{
+	pthread_mutex_lock(&registry_mu);
+	s->refs++;
+	pthread_mutex_unlock(&registry_mu);
+	return s;
+}
+
+void store_unref(struct store **sp)
+{
+	struct store *s = *sp;
+
+	if (!s)
+		return;
+	*sp = NULL;
+	pthread_mutex_lock(&registry_mu);
+	if (--s->refs > 0) {
+		pthread_mutex_unlock(&registry_mu);
+		return;
+	}
+	for (struct store **pp = &registry; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_mu);
+	if (!store_feed_close(s))
+		store_free(s);
+}
+
+const char *store_user(const struct store *s)
+{
+	return s->user;
+}
+
+void store_release_memory(struct store *s)
+{
+	sqlite3_db_release_memory(s->rd);
+	pthread_mutex_lock(&s->wmu);
+	sqlite3_db_release_memory(s->wr);
+	pthread_mutex_unlock(&s->wmu);
+	buf_shrink(&s->rd_tmp, 4096);
+}
+
+int store_remove_user(const char *user, struct store_err *err)
+{
+	char *dir;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!store_user_name_valid(user)) {
+		store_err_set(err, STORE_ERR_INVALID, "bad user name");
+		return -1;
+	}
+	dir = xasprintf("%s/mail/%s", store_data_dir, user);
+	d = opendir(dir);
+	if (!d) {
+		store_err_set(err, errno == ENOENT ? STORE_ERR_NOTFOUND
+						   : STORE_ERR_TEMP,
+			      "%s: %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+			store_err_set(err, STORE_ERR_TEMP, "unlink %s/%s: %s",
+				      dir, de->d_name, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(dir) < 0) {
+		store_err_set(err, STORE_ERR_TEMP, "rmdir %s: %s", dir,
+			      strerror(errno));
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
