@@ -13,7 +13,13 @@
  *
  * Hash verification costs milliseconds to tens of milliseconds (Argon2 by
  * design): daemons call userdb_verify_password and sasl_step from a worker
- * thread (core/work.h). Every function here is thread-safe.
+ * thread (core/work.h). Every function here is thread-safe, except the
+ * auth_penalty_* functions (loop thread only). A struct userdb holds one
+ * SQLite connection behind a mutex taken only around SQLite calls; the
+ * hashing runs outside it, so worker threads verify in parallel.
+ *
+ * User names: 1..64 bytes of [A-Za-z0-9._@+-], not starting with '.' or
+ * '-', compared exactly (case-sensitive). Other names never exist.
  */
 #ifndef TANDEM_AUTH_H
 #define TANDEM_AUTH_H
@@ -25,14 +31,22 @@
 struct buf;
 struct userdb;
 
-/* Opens (creating if asked) data_dir/users.db. Returns 0, or -1 with err. */
+/* Opens (creating if asked, mode 0600) data_dir/users.db: WAL,
+ * synchronous=FULL, a busy timeout, schema versioned by user_version.
+ * Returns 0, or -1 with err. Error texts are appended to err, here and
+ * below. */
 int userdb_open(const char *data_dir, bool create, struct userdb **db_r,
 		struct buf *err);
 void userdb_close(struct userdb **db);
 
 /* Adds a user. With a clear password: ARGON2ID hash plus SCRAM keys.
- * With a hash ("{SCHEME}..."): stored as it is after checking the scheme
- * is known. Returns 0, or -1 with err ("exists", "bad scheme", ...). */
+ * With a hash ("{SCHEME}...": a '{' first and a '}' later): stored as it
+ * is after checking the scheme is known (ARGON2ID, ARGON2I, SHA512-CRYPT,
+ * SHA256-CRYPT, BLF-CRYPT, SCRAM-SHA-256) and the hash well-formed; a
+ * user with only a SCRAM-SHA-256 entry can still use PLAIN/LOGIN/USER.
+ * Returns 0, or -1 with err ("exists", "bad user name", "bad scheme or
+ * malformed hash", "empty password", ...). userdb_set_password replaces
+ * the hash and the SCRAM keys together ("no such user"). */
 int userdb_add(struct userdb *db, const char *user, const char *password,
 	       struct buf *err);
 int userdb_set_password(struct userdb *db, const char *user,
@@ -54,7 +68,10 @@ enum auth_result userdb_verify_password(struct userdb *db, const char *user,
 					const char *password);
 
 /* APOP (RFC 1939 7): needs a clear-text-equivalent secret stored with
- * userdb_set_apop_secret. digest is 32 lower-case hex digits. */
+ * userdb_set_apop_secret: it is kept AS IS in users.db (APOP cannot work
+ * from a hash), so it should differ from the login password. An empty
+ * secret removes it. digest is 32 lower-case hex digits; timestamp is the
+ * whole "<...>" from the greeting. AUTH_FAIL if the user has no secret. */
 enum auth_result userdb_verify_apop(struct userdb *db, const char *user,
 				    const char *timestamp, const char *digest);
 int userdb_set_apop_secret(struct userdb *db, const char *user,
@@ -62,7 +79,9 @@ int userdb_set_apop_secret(struct userdb *db, const char *user,
 bool userdb_has_apop(struct userdb *db, const char *user);
 
 /* Password schemes, exposed for tests and the admin command.
- * Creates "{SCHEME}hash" for scheme ARGON2ID, SHA512-CRYPT or BLF-CRYPT. */
+ * Creates "{SCHEME}hash" for scheme ARGON2ID (m=19456 KiB, t=2, p=1),
+ * SHA512-CRYPT, BLF-CRYPT ($2y$, cost 10) or SCRAM-SHA-256 (4096
+ * iterations), appended to out. Returns 0, or -1 with err. */
 int password_hash(const char *scheme, const char *password, struct buf *out,
 		  struct buf *err);
 /* Verifies password against a "{SCHEME}..." string; false on mismatch or
@@ -87,7 +106,17 @@ const char *sasl_mechanisms(bool plaintext_ok);
 /* Returns NULL for an unknown or disallowed mechanism (case-insensitive). */
 struct sasl *sasl_new(const char *mech, struct userdb *db, bool plaintext_ok);
 /* Feeds one client message (raw bytes, already base64-decoded; for an
- * absent initial response pass in=NULL). out gets the raw challenge. */
+ * absent initial response pass in=NULL, only as the first step; an empty
+ * response later is in="" or NULL with inlen 0). out gets the raw
+ * challenge (empty for PLAIN/SCRAM without an initial response).
+ * Returns SASL_OK with nothing in out: SCRAM-SHA-256's server-final
+ * message "v=..." comes as a SASL_CONTINUE challenge (RFC 9051 6.2.2,
+ * RFC 5034 4: no additional data with success), and the client's empty
+ * response to it yields SASL_OK. After OK/FAIL/BADPROTO/TEMPFAIL the
+ * exchange is over: further steps return SASL_BADPROTO.
+ * PLAIN refuses an authzid other than the authcid (SASL_FAIL); SCRAM
+ * refuses channel binding ("p=", SASL_FAIL: no -PLUS is offered), and an
+ * unknown user gets a plausible stable salt and fails at the proof. */
 enum sasl_status sasl_step(struct sasl *s, const char *in, size_t inlen,
 			   struct buf *out);
 /* The authenticated user (valid after SASL_OK), else NULL. */
@@ -96,7 +125,9 @@ void sasl_free(struct sasl **s);
 
 /* ---- base64 (RFC 4648) ---------------------------------------------- */
 void base64_encode(const void *p, size_t n, struct buf *out);
-/* Returns 0, or -1 on invalid input. */
+/* Appends the decoded bytes. Strict: length a multiple of 4, padding
+ * only at the end, no whitespace, zero unused bits. Returns 0, or -1 on
+ * invalid input (out unchanged). */
 int base64_decode(const char *p, size_t n, struct buf *out);
 
 /* ---- failure penalty (loop thread) ----------------------------------- */
@@ -104,6 +135,9 @@ int base64_decode(const char *p, size_t n, struct buf *out);
 /* Delay in ms to apply before answering a failed login from ip:
  * base_ms doubled per recent failure of that IP (capped at 15 s), so a
  * burst from one address slows only that address. */
+/* With n failures of ip in the last 5 minutes: base_ms * 2^n, at most
+ * 15000. A success forgets the address. The table is bounded (1024
+ * addresses; the oldest gives way). */
 unsigned auth_penalty_delay(const char *ip, unsigned base_ms);
 void auth_penalty_fail(const char *ip);
 void auth_penalty_success(const char *ip);

@@ -32,6 +32,7 @@ struct sasl {
 	enum sasl_mech mech;
 	struct userdb *db;
 	bool done;       /* OK/FAIL/BADPROTO returned: no more steps */
+	unsigned steps;  /* sasl_step calls so far */
 	char *user;      /* set once authenticated */
 	/* LOGIN */
 	enum login_state login;
@@ -183,6 +184,14 @@ enum sasl_status sasl_step(struct sasl *s, const char *in, size_t inlen,
 
 	if (s->done)
 		return SASL_BADPROTO;
+	/* Only the first step may lack a response (no initial response);
+	 * later, an empty response is "" with inlen 0. In the final SCRAM
+	 * step NULL is taken for "". */
+	if (!in && s->steps > 0 && s->mech != MECH_SCRAM_SHA_256) {
+		s->done = true;
+		return SASL_BADPROTO;
+	}
+	s->steps++;
 	switch (s->mech) {
 	case MECH_PLAIN:
 		return plain_step(s, in, inlen);

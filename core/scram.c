@@ -178,6 +178,7 @@ static void fake_secret_init(void)
 
 enum scram_state {
 	SCRAM_START,      /* waiting for client-first-message */
+	SCRAM_START_SENT, /* same, after an empty challenge */
 	SCRAM_FIRST_SENT, /* server-first sent; waiting for client-final */
 	SCRAM_FINAL_SENT, /* server-final (v=) sent; waiting for "" */
 	SCRAM_DONE,       /* succeeded or failed: no more steps */
@@ -500,9 +501,14 @@ enum sasl_status scram_server_step(struct scram_server *s, const char *in,
 	}
 	switch (s->state) {
 	case SCRAM_START:
-		if (!in) /* RFC 4422 3.3: no initial response, empty challenge */
+		if (!in) { /* RFC 4422 3.3: no initial response */
+			s->state = SCRAM_START_SENT; /* the empty challenge */
 			return SASL_CONTINUE;
+		}
 		st = scram_first(s, in, inlen, out);
+		break;
+	case SCRAM_START_SENT:
+		st = in ? scram_first(s, in, inlen, out) : SASL_BADPROTO;
 		break;
 	case SCRAM_FIRST_SENT:
 		st = in ? scram_final(s, in, inlen, out) : SASL_BADPROTO;

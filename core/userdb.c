@@ -17,6 +17,7 @@
  */
 #include "auth-private.h"
 #include "buf.h"
+#include "log.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -359,6 +360,9 @@ static enum auth_result read_user(struct userdb *db, const char *user,
 		res = AUTH_FAIL;
 	}
 out:
+	if (res == AUTH_TEMPFAIL)
+		log_error(NULL, "%s: reading user %s: %s", db->path, user,
+			  sqlite3_errmsg(db->db));
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&db->mu);
 	return res;

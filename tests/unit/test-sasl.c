@@ -64,6 +64,16 @@ static void test_plain(void)
 	CHECK(sasl_step(s, "\0alice\0secret", 13, &out) == SASL_OK);
 	CHECK_STR(sasl_user(s), "alice");
 	sasl_free(&s);
+
+	/* only the first step may lack a response */
+	s = sasl_new("PLAIN", db, true);
+	CHECK(sasl_step(s, NULL, 0, &out) == SASL_CONTINUE);
+	CHECK(sasl_step(s, NULL, 0, &out) == SASL_BADPROTO);
+	sasl_free(&s);
+	s = sasl_new("SCRAM-SHA-256", db, true);
+	CHECK(sasl_step(s, NULL, 0, &out) == SASL_CONTINUE);
+	CHECK(sasl_step(s, NULL, 0, &out) == SASL_BADPROTO);
+	sasl_free(&s);
 	buf_release(&out);
 }
 

@@ -25,6 +25,7 @@ static void test_open(void)
 	/* now it exists */
 	CHECK(userdb_open(dir, false, &db, &err) == 0);
 	userdb_close(&db);
+	buf_release(&err);
 }
 
 static void test_users(void)
