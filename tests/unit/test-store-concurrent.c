@@ -174,6 +174,7 @@ static void on_timeout(uv_timer_t *t)
 struct work {
 	struct store *s;
 	int rc;
+	bool done; /* after_work_cb ran: rc is ours to read */
 };
 
 static void work_cb(uv_work_t *req)
@@ -185,6 +186,9 @@ static void work_cb(uv_work_t *req)
 
 static void after_work_cb(uv_work_t *req, int status)
 {
+	struct work *w = req->data;
+
+	w->done = true;
 }
 
 static void test_feed(void)
@@ -231,16 +235,15 @@ static void test_feed(void)
 
 	/* a commit on a worker thread wakes the loop (uv_async) */
 	uv_work_t req;
-	struct work wk = {s, -1};
+	struct work wk = {s, -1, false};
 	req.data = &wk;
 	uv_queue_work(loop, &req, work_cb, after_work_cb);
 	/* until a callback sees the worker's message (or the guard fires) */
-	while (seen_messages != 2 && uv_timer_get_due_in(&guard) > 0 &&
-	       uv_run(loop, UV_RUN_ONCE))
+	while ((seen_messages != 2 || !wk.done) &&
+	       uv_timer_get_due_in(&guard) > 0 && uv_run(loop, UV_RUN_ONCE))
 		;
 	CHECK(seen_messages == 2);
-	uv_run(loop, UV_RUN_NOWAIT);
-	CHECK(wk.rc == 0);
+	CHECK(wk.done && wk.rc == 0);
 	CHECK(store_mailbox_get(s, "INBOX", &mb, &err) == 0 &&
 	      mb.messages == 2);
 
