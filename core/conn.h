@@ -74,6 +74,14 @@ int conn_listen(uv_loop_t *loop, const char *listen, bool tls,
 int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg);
 /* Stops accepting (graceful shutdown). */
 void conn_listen_close_all(void);
+/* The port listener i (in the order opened, from 0) is bound to, so a
+ * "127.0.0.1:0" listener can be found (tests); -1 if there is no such
+ * listener, 0 for unix sockets. */
+int conn_listen_port(unsigned i);
+/* conn_close() on every open connection (shutdown). */
+void conn_close_all(void);
+/* Connections accepted and not yet CLOSED. */
+unsigned conn_count(void);
 
 void conn_set_handler(struct conn *c, conn_cb *cb, void *arg);
 const struct conn_info *conn_info(const struct conn *c);
@@ -81,6 +89,8 @@ const struct conn_info *conn_info(const struct conn *c);
 /* The decrypted input not yet consumed by the session. */
 struct buf *conn_input(struct conn *c);
 void conn_pause_input(struct conn *c);
+/* Reading starts again; if unconsumed input is buffered, a CONN_DATAIN
+ * follows (from the loop, not from inside this call). */
 void conn_resume_input(struct conn *c);
 
 void conn_write(struct conn *c, const void *p, size_t n);
@@ -111,7 +121,8 @@ void conn_close(struct conn *c);
 void conn_abort(struct conn *c);
 
 /* Number of open connections from the same remote address (for the
- * per-IP connection limit, checked by the acceptor). */
+ * per-IP connection limit, checked by the acceptor). Counts the
+ * connection being accepted too: reject when it is > the limit. */
 unsigned conn_count_for_ip(const char *rip);
 
 /* TLS context: loads [tls] cert/key/priority. Called at start-up and on

@@ -1,0 +1,104 @@
+/* daemon.h - the start-up and signal handling every Tandem daemon shares.
+ *
+ * A front end's main():
+ *
+ *     int main(int argc, char **argv)
+ *     {
+ *             struct daemon d;
+ *             static struct pop3_server srv;
+ *
+ *             daemon_init(&d, "tandem-pop3d", argc, argv);
+ *             pop3_server_init(&srv, &d);          // open the store etc.
+ *             daemon_listen(&d, d.cfg.pop3_listen, d.cfg.pop3_listen_tls,
+ *                           pop3_accept, &srv);
+ *             daemon_ready(&d);
+ *             return daemon_run(&d, pop3_reload, &srv);
+ *     }
+ *
+ * Order matters: daemon_init runs as whatever user started us (reads the
+ * config and TLS key, which may be root-only); daemon_listen binds
+ * (privileged ports); daemon_ready drops privileges, tells systemd, logs
+ * "ready"; daemon_run serves until SIGTERM/SIGINT.
+ */
+#ifndef TANDEM_DAEMON_H
+#define TANDEM_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "conn.h"
+
+struct daemon;
+
+typedef void daemon_hook(struct daemon *d, void *arg);
+
+struct daemon {
+	/* Set by daemon_init, valid until exit. */
+	uv_loop_t *loop;
+	struct config cfg;  /* updated in place on SIGHUP */
+	const char *name;   /* "tandem-imapd" (static string) */
+	const char *config_path;
+
+	/* Optional, set by the front end before daemon_run: called once on
+	 * SIGTERM/SIGINT after listeners stopped and connections were asked
+	 * to close, to close the front end's own handles (timers, asyncs). */
+	daemon_hook *on_stop;
+	void *on_stop_arg;
+
+	/* Private to daemon.c. */
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t stop_timer;
+	daemon_hook *on_reload;
+	void *on_reload_arg;
+	struct config *old_cfgs; /* kept until exit: sessions may hold
+				  * pointers into an older config */
+	unsigned n_old_cfgs;
+	bool stopping;
+};
+
+/* Parses the command line (-c/--config FILE, default
+ * TANDEM_DEFAULT_CONFIG; -h/--help; -V/--version, which exit 0), raises
+ * RLIMIT_NOFILE to its hard limit, ignores SIGPIPE, loads the config
+ * (fatal "FILE:LINE: reason" on error), sets up logging from [server]
+ * log_level/log and loads the TLS credentials (fatal on error). Returns 0
+ * (the only return; every failure is fatal). */
+int daemon_init(struct daemon *d, const char *name, int argc, char **argv);
+
+/* Opens the listeners: sockets passed by systemd (LISTEN_FDS) if any,
+ * else the plain list and the implicit-TLS list (either may be NULL or
+ * empty). A bind failure is fatal. */
+void daemon_listen(struct daemon *d, const char *plain, const char *tls,
+		   conn_accept_cb *cb, void *arg);
+
+/* After the listeners: drops privileges when root (see privs_drop), sends
+ * READY=1 to systemd, logs "ready". */
+void daemon_ready(struct daemon *d);
+
+/* Runs the loop. SIGHUP: reloads the config file and TLS credentials
+ * (a bad file is logged and the old config kept; live sessions keep their
+ * TLS credentials) then calls on_reload(d, arg) if set. SIGTERM/SIGINT:
+ * stops accepting, closes every connection (flushing output), calls
+ * d->on_stop, and returns 0 once the loop is empty (or after a 10 s grace
+ * period). */
+int daemon_run(struct daemon *d, daemon_hook *on_reload, void *arg);
+
+/* Frees what daemon_init allocated (tests; daemons just exit). */
+void daemon_release(struct daemon *d);
+
+/* privs.c: when running as root, switches to cfg->user/cfg->group with
+ * their supplementary groups and verifies root cannot be regained; fatal
+ * "refusing to run mail sessions as root" when user is empty or is root,
+ * fatal when the user/group does not exist. When not root, does nothing
+ * (logged at debug). */
+void privs_drop(const struct config *cfg);
+
+/* sdnotify.c: sends state ("READY=1", "RELOADING=1", "STOPPING=1") to
+ * $NOTIFY_SOCKET (a path or an abstract "@name"). Returns 0, 1 when there
+ * is no NOTIFY_SOCKET, -1 on error. */
+int sd_notify_state(const char *state);
+
+/* Raises RLIMIT_NOFILE to the hard limit (100k connections need fds). */
+void daemon_raise_nofile(void);
+
+#endif
