@@ -314,6 +314,59 @@ static void test_malformed(void)
 	CHECK(two(R_CFINAL) == SASL_CONTINUE);
 }
 
+/* Mutated client messages (one byte changed, or cut short) never crash
+ * and never authenticate. */
+static void test_mutations(void)
+{
+	static const char cf[] = R_CFIRST, cl[] = R_CFINAL;
+	unsigned long x = 99;
+	int i, oks = 0;
+
+	for (i = 0; i < 400; i++) {
+		char a[sizeof(cf)], b[sizeof(cl)];
+		size_t alen = sizeof(cf) - 1, blen = sizeof(cl) - 1;
+		struct buf out = BUF_INIT;
+		struct sasl *s = sasl_new("SCRAM-SHA-256", db, false);
+		enum sasl_status st;
+
+		memcpy(a, cf, sizeof(cf));
+		memcpy(b, cl, sizeof(cl));
+		x = x * 6364136223846793005ul + 1442695040888963407ul;
+		if (i & 1) {
+			size_t pos = (x >> 33) % blen;
+
+			if (i & 2)
+				blen = pos; /* cut short */
+			else
+				b[pos] = (char)((x >> 20) & 0xff);
+		} else {
+			size_t pos = (x >> 33) % alen;
+
+			if (i & 2)
+				alen = pos;
+			else
+				a[pos] = (char)((x >> 20) & 0xff);
+		}
+		sasl_scram_set_nonce(s, R_SNONCE);
+		st = sasl_step(s, a, alen, &out);
+		if (st == SASL_CONTINUE) {
+			buf_reset(&out);
+			st = sasl_step(s, b, blen, &out);
+			if (st == SASL_CONTINUE)
+				st = sasl_step(s, "", 0, &out);
+		}
+		/* only a no-op mutation (the same byte) may succeed */
+		if (st == SASL_OK && (alen != sizeof(cf) - 1 ||
+				      blen != sizeof(cl) - 1 ||
+				      memcmp(a, cf, alen) != 0 ||
+				      memcmp(b, cl, blen) != 0))
+			oks++;
+		sasl_free(&s);
+		buf_release(&out);
+	}
+	CHECK(oks == 0);
+}
+
 static void test_entries(void)
 {
 	struct scram_keys k;
@@ -352,6 +405,7 @@ int main(void)
 	test_exchange();
 	test_malformed();
 	test_entries();
+	test_mutations();
 	userdb_close(&db);
 	buf_release(&err);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
