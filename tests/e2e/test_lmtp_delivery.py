@@ -1,0 +1,354 @@
+"""LMTP (RFC 2033) delivery through tandem-lmtpd: swaks and raw dialogues.
+
+Messages are read back byte for byte over POP3 (RETR, dot-unstuffed here)
+so what the store holds is what a client gets.
+"""
+import re
+import socket
+import subprocess
+
+import pytest
+
+NO_RECEIVED = pytest.mark.tandem_config({"lmtp": {"add_received": "no"}})
+
+
+class Lmtp:
+    """A raw LMTP client: exact bytes out, reply lines in."""
+
+    def __init__(self, t, unix=False):
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(t.lmtp_socket))
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", t.lmtp_port))
+        self.sock.settimeout(30)
+        self.f = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        ln = self.f.readline()
+        assert ln.endswith(b"\r\n"), ln
+        return ln[:-2].decode("utf-8")
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code, [texts])."""
+        texts = []
+        while True:
+            ln = self.line()
+            texts.append(ln[4:])
+            if ln[3:4] != "-":
+                return int(ln[:3]), texts
+
+    def cmd(self, line):
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self):
+        self.sock.close()
+
+
+def pop3_messages(t, user, password):
+    """Every message of user's maildrop, bytes as stored (RETR unstuffed)."""
+    s = socket.create_connection(("127.0.0.1", t.pop3_port))
+    s.settimeout(30)
+    f = s.makefile("rb")
+
+    def ok():
+        ln = f.readline()
+        assert ln.startswith(b"+OK"), ln
+        return ln
+
+    def multi():
+        out = b""
+        while True:
+            ln = f.readline()
+            assert ln.endswith(b"\r\n"), ln
+            if ln == b".\r\n":
+                return out
+            out += ln[1:] if ln.startswith(b".") else ln
+
+    ok()
+    s.sendall(b"USER %s\r\n" % user.encode())
+    ok()
+    s.sendall(b"PASS %s\r\n" % password.encode())
+    ok()
+    s.sendall(b"LIST\r\n")
+    ok()
+    n = len(multi().splitlines())
+    msgs = []
+    for i in range(1, n + 1):
+        s.sendall(b"RETR %d\r\n" % i)
+        ok()
+        msgs.append(multi())
+    s.sendall(b"QUIT\r\n")
+    ok()
+    s.close()
+    return msgs
+
+
+def swaks(t, *args, input=None):
+    """swaks ends the data with CRLF . CRLF itself: --data has no final
+    line end here."""
+    return subprocess.run(["swaks", "--protocol", "LMTP", "--helo", "mx.test",
+                           "--hide-informational", *args],
+                          input=input, capture_output=True, timeout=60)
+
+
+def test_swaks_single_recipient(tandem):
+    t = tandem
+    r = swaks(t, "--server", "127.0.0.1:%d" % t.lmtp_port,
+              "--from", "sender@example.net", "--to", "alice@example.org",
+              "--data", "Subject: hi\r\n\r\nhello")
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    msgs = pop3_messages(t, "alice", "secret")
+    assert len(msgs) == 1
+    m = msgs[0]
+    assert m.startswith(b"Return-Path: <sender@example.net>\r\nReceived: from mx.test")
+    assert b"\r\n\tby " in m and b" with LMTP id " in m
+    assert b"for <alice@example.org>;" in m
+    assert m.endswith(b"Subject: hi\r\n\r\nhello\r\n")
+    assert b"\n" not in m.replace(b"\r\n", b"")
+
+
+def test_swaks_unix_socket(tandem):
+    t = tandem
+    r = swaks(t, "--socket", str(t.lmtp_socket),
+              "--from", "sender@example.net", "--to", "bob@example.org",
+              "--data", "Subject: via socket\r\n\r\nbody")
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    assert b"<-  250 2.0.0 <bob@example.org>" in r.stdout
+    msgs = pop3_messages(t, "bob", "hunter2")
+    assert len(msgs) == 1 and msgs[0].endswith(b"Subject: via socket\r\n\r\nbody\r\n")
+    # A unix peer has no address to record.
+    assert b"Received: from mx.test\r\n\tby" in msgs[0]
+
+
+def test_swaks_several_recipients_one_unknown(tandem):
+    t = tandem
+    r = swaks(t, "--server", "127.0.0.1:%d" % t.lmtp_port,
+              "--from", "s@example.net",
+              "--to", "alice@example.org,nobody@example.org,bob@example.org",
+              "--data", "Subject: multi\r\n\r\nfor two of three")
+    out = r.stdout.decode()
+    assert "<** 550 5.1.1 <nobody@example.org> User unknown" in out, out
+    # One reply per accepted recipient after the dot (RFC 2033 4.2).
+    assert "<-  250 2.0.0 <alice@example.org>" in out, out
+    assert "<-  250 2.0.0 <bob@example.org>" in out, out
+    for user, pw in (("alice", "secret"), ("bob", "hunter2")):
+        msgs = pop3_messages(t, user, pw)
+        assert len(msgs) == 1
+        assert msgs[0].endswith(b"Subject: multi\r\n\r\nfor two of three\r\n")
+
+
+@NO_RECEIVED
+def test_raw_several_recipients_statuses_and_bytes(tandem):
+    t = tandem
+    c = Lmtp(t)
+    assert c.greeting[0] == 220
+    code, caps = c.cmd("LHLO mx.test")
+    assert code == 250
+    for ext in ("PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8",
+                "CHUNKING", "BINARYMIME"):
+        assert ext in caps
+    assert any(x.startswith("SIZE ") for x in caps)
+    assert c.cmd("MAIL FROM:<s@example.net> BODY=8BITMIME SIZE=100")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    code, text = c.cmd("RCPT TO:<ghost@example.org>")
+    assert (code, text[0][:5]) == (550, "5.1.1")
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    body = (b"Subject: exact\r\n\r\n8bit: \xc3\xa9t\xc3\xa9\r\n"
+            b"..leading dot\r\n...two dots\r\n.x\r\nbare\nlf\r\n")
+    c.send(body + b".\r\n")
+    # Exactly two replies, in RCPT order.
+    r1, r2 = c.reply(), c.reply()
+    assert r1[0] == 250 and "<alice@example.org>" in r1[1][0]
+    assert r2[0] == 250 and "<bob@example.org>" in r2[1][0]
+    assert c.cmd("QUIT")[0] == 221
+    want = (b"Return-Path: <s@example.net>\r\n"
+            b"Subject: exact\r\n\r\n8bit: \xc3\xa9t\xc3\xa9\r\n"
+            b".leading dot\r\n..two dots\r\nx\r\nbare\r\nlf\r\n")
+    assert pop3_messages(t, "alice", "secret") == [want]
+    assert pop3_messages(t, "bob", "hunter2") == [want]
+
+
+@NO_RECEIVED
+def test_pipelined_commands(tandem):
+    t = tandem
+    c = Lmtp(t)
+    c.send(b"LHLO mx.test\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\n"
+           b"RCPT TO:<nobody@example.org>\r\nRCPT TO:<bob@example.org>\r\n"
+           b"DATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 550
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    # The dot, then a whole second transaction and QUIT in one write.
+    c.send(b"Subject: one\r\n\r\n1\r\n.\r\n"
+           b"MAIL FROM:<x@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
+           b"DATA\r\n")
+    assert [c.reply()[0] for _ in range(4)] == [250, 250, 250, 250]
+    assert c.reply()[0] == 354
+    c.send(b"Subject: two\r\n\r\n2\r\n.\r\nNOOP\r\nRSET\r\nVRFY alice\r\nQUIT\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    code, text = c.reply()
+    assert code == 252 and text[0].startswith("2.5.0")
+    assert c.reply()[0] == 221
+    assert pop3_messages(t, "alice", "secret") == [
+        b"Return-Path: <>\r\nSubject: one\r\n\r\n1\r\n",
+        b"Return-Path: <x@example.net>\r\nSubject: two\r\n\r\n2\r\n"]
+    assert pop3_messages(t, "bob", "hunter2") == [
+        b"Return-Path: <>\r\nSubject: one\r\n\r\n1\r\n"]
+
+
+@NO_RECEIVED
+def test_bdat_chunks(tandem):
+    t = tandem
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net> BODY=BINARYMIME")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    # DATA is not allowed with BINARYMIME (RFC 3030 3).
+    assert c.cmd("DATA")[0] == 503
+    # Chunks split a CRLF, hold "..", "." lines (no unstuffing in BDAT)
+    # and a bare LF; pipelined in one write, BDAT LAST among them.
+    parts = [b"Subject: chunks\r", b"\n\r\n..not unstuffed\r\n.\r\n",
+             b"bare\nend\r\n"]
+    c.send(b"".join(b"BDAT %d\r\n%s" % (len(p), p) for p in parts[:2]) +
+           b"BDAT %d LAST\r\n%s" % (len(parts[2]), parts[2]))
+    code, text = c.reply()
+    assert code == 250 and "%d octets" % len(parts[0]) in text[0]
+    assert c.reply()[0] == 250
+    r1, r2 = c.reply(), c.reply()
+    assert r1[0] == 250 and "<alice@example.org>" in r1[1][0]
+    assert r2[0] == 250 and "<bob@example.org>" in r2[1][0]
+    # BDAT 0 LAST ends a message too.
+    assert c.cmd("MAIL FROM:<>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    c.send(b"BDAT 9\r\nX: y\r\n\r\nzBDAT 0 LAST\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    # A BDAT without a transaction is read, then refused.
+    c.send(b"BDAT 5 LAST\r\nhello")
+    assert c.reply()[0] == 503
+    assert c.cmd("NOOP")[0] == 250
+    c.close()
+    want = (b"Return-Path: <s@example.net>\r\nSubject: chunks\r\n\r\n"
+            b"..not unstuffed\r\n.\r\nbare\r\nend\r\n")
+    assert pop3_messages(t, "alice", "secret") == [
+        want, b"Return-Path: <>\r\nX: y\r\n\r\nz"]
+    assert pop3_messages(t, "bob", "hunter2") == [want]
+
+
+@pytest.mark.tandem_config({"lmtp": {"max_message_size": "2048",
+                                     "add_received": "no"}})
+def test_size_limit(tandem):
+    t = tandem
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    # Declared too big: refused at MAIL (RFC 1870).
+    code, text = c.cmd("MAIL FROM:<s@example.net> SIZE=4096")
+    assert (code, text[0][:5]) == (552, "5.3.4")
+    # Undeclared, growing over the limit: read to the end, then refused
+    # for each recipient; the session goes on.
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 1 + (b"y" * 78 + b"\r\n") * 60 + b".\r\n")
+    for _ in range(2):
+        code, text = c.reply()
+        assert (code, text[0][:5]) == (552, "5.3.4")
+    # Same with BDAT.
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    chunk = b"z" * 1500
+    c.send(b"BDAT 1500\r\n" + chunk + b"BDAT 1500 LAST\r\n" + chunk)
+    assert c.reply()[0] == 250
+    code, text = c.reply()
+    assert (code, text[0][:5]) == (552, "5.3.4")
+    # Under the limit still works.
+    assert c.cmd("MAIL FROM:<s@example.net> SIZE=100")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: small\r\n\r\nok\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    assert pop3_messages(t, "alice", "secret") == [
+        b"Return-Path: <s@example.net>\r\nSubject: small\r\n\r\nok\r\n"]
+    assert pop3_messages(t, "bob", "hunter2") == []
+
+
+def test_protocol_errors(tandem):
+    t = tandem
+    c = Lmtp(t)
+    # LMTP answers only LHLO (RFC 2033 4.1).
+    assert c.cmd("HELO mx.test")[0] == 500
+    assert c.cmd("EHLO mx.test")[0] == 500
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 503
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 503
+    assert c.cmd("DATA")[0] == 503
+    assert c.cmd("MAIL FROM:s@example.net")[0] == 501
+    assert c.cmd("MAIL FROM:<s@example.net> FOO=bar")[0] == 555
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 503
+    assert c.cmd("RCPT TO:<>")[0] == 501
+    assert c.cmd("RCPT TO:<a b@example.org>")[0] == 501
+    # No valid recipient: DATA gets 503 (RFC 2033 4.2).
+    assert c.cmd("RCPT TO:<nobody@example.org>")[0] == 550
+    assert c.cmd("DATA")[0] == 503
+    assert c.cmd("RSET")[0] == 250
+    assert c.cmd("XYZZY")[0] == 500
+    assert c.cmd("VRFY")[0] == 501
+    assert c.cmd("QUIT")[0] == 221
+    assert c.f.read() == b""
+
+
+@NO_RECEIVED
+def test_quoted_local_part_and_full_address_user(tandem):
+    t = tandem
+    t.ctl("user", "add", "carol@example.org", input=b"pw1\npw1\n")
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd('MAIL FROM:<"odd sender"@example.net>')[0] == 250
+    # A user whose name is a whole address (user@domain logins).
+    assert c.cmd("RCPT TO:<carol@example.org>")[0] == 250
+    # A quoted local part naming an existing user.
+    assert c.cmd('RCPT TO:<"alice"@example.org>')[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: q\r\n\r\nq\r\n.\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 250
+    c.close()
+    want = b'Return-Path: <"odd sender"@example.net>\r\nSubject: q\r\n\r\nq\r\n'
+    assert pop3_messages(t, "carol@example.org", "pw1") == [want]
+    assert pop3_messages(t, "alice", "secret") == [want]
+
+
+def test_received_line(tandem):
+    t = tandem
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net> SMTPUTF8")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: r\r\n\r\nr\r\n.\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 250
+    c.close()
+    m = pop3_messages(t, "alice", "secret")[0]
+    # RFC 5321 4.4 Time-stamp-line; several recipients: no "for".
+    assert re.match(
+        rb"Return-Path: <s@example\.net>\r\n"
+        rb"Received: from mx\.test \(\[127\.0\.0\.1\]\)\r\n"
+        rb"\tby \S+ \(Tandem\) with UTF8LMTP id [0-9a-f]+\.[0-9a-f]+;\r\n"
+        rb"\t\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n"
+        rb"Subject: r\r\n\r\nr\r\n$", m), m
