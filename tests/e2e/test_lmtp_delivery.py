@@ -352,3 +352,88 @@ def test_received_line(tandem):
         rb"\tby \S+ \(Tandem\) with UTF8LMTP id [0-9a-f]+\.[0-9a-f]+;\r\n"
         rb"\t\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n"
         rb"Subject: r\r\n\r\nr\r\n$", m), m
+
+
+def deliver_one(t, rcpt, body):
+    """One transaction; returns the reply after the dot."""
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(body + b".\r\n")
+    r = c.reply()
+    c.close()
+    return r
+
+
+@NO_RECEIVED
+def test_detail_mailbox(tandem):
+    t = tandem
+    # Trash exists in every new store; +nosuch falls back to INBOX.
+    code, text = deliver_one(t, "alice+Trash@example.org", b"Subject: d1\r\n\r\n1\r\n")
+    assert code == 250 and text[0].endswith(" in Trash")
+    code, text = deliver_one(t, "alice+nosuch@example.org", b"Subject: d2\r\n\r\n2\r\n")
+    assert code == 250 and text[0].endswith(" in INBOX")
+    assert pop3_messages(t, "alice", "secret") == [
+        b"Return-Path: <s@example.net>\r\nSubject: d2\r\n\r\n2\r\n"]
+    if getattr(t, "imap_port", None):
+        import imaplib
+        m = imaplib.IMAP4("127.0.0.1", t.imap_port, timeout=30)
+        m.login("alice", "secret")
+        typ, data = m.select("Trash")
+        assert typ == "OK" and data[0] == b"1"
+        typ, data = m.fetch("1", "(BODY.PEEK[])")
+        assert data[0][1] == b"Return-Path: <s@example.net>\r\nSubject: d1\r\n\r\n1\r\n"
+        m.logout()
+
+
+@pytest.mark.tandem_config({"lmtp": {"detail_mailbox": "no"}})
+def test_detail_mailbox_off(tandem):
+    t = tandem
+    code, text = deliver_one(t, "alice+Trash@example.org", b"Subject: d\r\n\r\n1\r\n")
+    assert code == 250 and text[0].endswith(" in INBOX")
+    assert len(pop3_messages(t, "alice", "secret")) == 1
+
+
+@NO_RECEIVED
+def test_one_recipient_store_busy_gets_451_others_250(tandem):
+    """Temporary store trouble for one recipient: 451 4.x.x for that one
+    (never 250), 250 for the others. bob's store is held write-locked
+    longer than the store's busy timeout (30 s)."""
+    import sqlite3
+    import threading
+    t = tandem
+    # Create bob's store with a first delivery.
+    assert deliver_one(t, "bob@example.org", b"Subject: first\r\n\r\n0\r\n")[0] == 250
+    db = sqlite3.connect(str(t.data_dir / "mail" / "bob" / "store.db"),
+                         isolation_level=None, timeout=60)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        c = Lmtp(t)
+        assert c.cmd("LHLO mx.test")[0] == 250
+        assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+        assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+        assert c.cmd("RCPT TO:<alice+Trash@example.org>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.sock.settimeout(120)
+        c.send(b"Subject: busy\r\n\r\nb\r\n.\r\n")
+        r1, r2, r3 = c.reply(), c.reply(), c.reply()
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert r1[0] == 250
+    assert r2[0] == 451 and r2[1][0].startswith("4.") and "<bob@example.org>" in r2[1][0]
+    assert r3[0] == 250
+    # The connection is still good for the retry of bob alone.
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: busy\r\n\r\nb\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    assert pop3_messages(t, "bob", "hunter2")[1:] == [
+        b"Return-Path: <s@example.net>\r\nSubject: busy\r\n\r\nb\r\n"]
+    assert pop3_messages(t, "alice", "secret") == [
+        b"Return-Path: <s@example.net>\r\nSubject: busy\r\n\r\nb\r\n"]

@@ -3,9 +3,12 @@
 #include "t.h"
 
 #include "buf.h"
+#include "deliver.h"
+#include "recipient.h"
 #include "smtp-parse.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static enum smtp_parse_result path(const char *arg, const char *prefix,
@@ -239,6 +242,130 @@ static void test_decoder(void)
 	DEC(SMTP_DEC_RAW, "", "", false, 0);
 }
 
+/* A user table for lmtp_rcpt_resolve. */
+static bool exists(void *arg, const char *user)
+{
+	for (const char *const *u = arg; *u; u++)
+		if (strcmp(*u, user) == 0)
+			return true;
+	return false;
+}
+
+static int resolve(const char *addr, struct lmtp_target *t)
+{
+	static const char *const users[] = {"alice", "bob",
+					     "carol@example.org", NULL};
+	struct smtp_path p;
+	struct smtp_params pm;
+	char arg[600];
+
+	snprintf(arg, sizeof(arg), "TO:<%s>", addr);
+	if (smtp_parse_path_arg(arg, strlen(arg), "TO:", false, &p, &pm) !=
+	    SMTP_PARSE_OK)
+		return -2;
+	return lmtp_rcpt_resolve(&p, exists, (void *)users, t);
+}
+
+static void test_recipient(void)
+{
+	struct lmtp_target t;
+
+	CHECK(resolve("alice@example.org", &t) == 0);
+	CHECK_STR(t.user, "alice");
+	CHECK_STR(t.detail, "");
+	CHECK(resolve("alice+Lists@example.org", &t) == 0);
+	CHECK_STR(t.user, "alice");
+	CHECK_STR(t.detail, "Lists");
+	/* Only the first '+' splits. */
+	CHECK(resolve("bob+a+b@example.org", &t) == 0);
+	CHECK_STR(t.user, "bob");
+	CHECK_STR(t.detail, "a+b");
+	/* Case-folded as a last resort. */
+	CHECK(resolve("ALICE@EXAMPLE.ORG", &t) == 0);
+	CHECK_STR(t.user, "alice");
+	/* A user named by a whole address. */
+	CHECK(resolve("carol@example.org", &t) == 0);
+	CHECK_STR(t.user, "carol@example.org");
+	CHECK(resolve("carol+x@Example.Org", &t) == 0);
+	CHECK_STR(t.user, "carol@example.org");
+	CHECK_STR(t.detail, "x");
+	CHECK(resolve("carol@example.net", &t) == -1);
+	/* Quoted local part, no domain. */
+	CHECK(resolve("\"bob\"", &t) == 0);
+	CHECK_STR(t.user, "bob");
+	CHECK(resolve("nobody@example.org", &t) == -1);
+	CHECK(resolve("+alice@example.org", &t) == -1);
+	/* Not a valid user name (store_user_name_valid). */
+	CHECK(resolve("\"al ice\"@example.org", &t) == -1);
+	CHECK(resolve(".alice@example.org", &t) == -1);
+}
+
+/* Random inputs over a small alphabet, fed in random pieces, decode the
+ * same as fed whole; the output never holds a bare LF. */
+static void test_decoder_random_splits(void)
+{
+	static const char alpha[] = ".\r\nab";
+	char in[200];
+	struct buf whole = BUF_INIT, split = BUF_INIT;
+	bool ok = true;
+
+	srand(42);
+	for (int round = 0; round < 2000; round++) {
+		size_t n = (size_t)(rand() % (int)sizeof(in)), used, uw, us = 0;
+		struct smtp_dec d;
+		enum smtp_dec_status sw, ss = SMTP_DEC_MORE;
+		enum smtp_dec_mode mode = round % 2 ? SMTP_DEC_RAW : SMTP_DEC_DATA;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = alpha[rand() % 5];
+		buf_reset(&whole);
+		buf_reset(&split);
+		smtp_dec_init(&d, mode);
+		sw = smtp_dec_feed(&d, in, n, &uw, &whole);
+		smtp_dec_finish(&d, &whole);
+		smtp_dec_init(&d, mode);
+		while (us < n && ss == SMTP_DEC_MORE) {
+			size_t k = 1 + (size_t)(rand() % 7);
+
+			if (k > n - us)
+				k = n - us;
+			ss = smtp_dec_feed(&d, in + us, k, &used, &split);
+			us += used;
+		}
+		smtp_dec_finish(&d, &split);
+		if (sw != ss || uw != us || whole.len != split.len ||
+		    (whole.len && memcmp(whole.data, split.data, whole.len)))
+			ok = false;
+		for (size_t i = 0; i < whole.len; i++)
+			if (whole.data[i] == '\n' &&
+			    (i == 0 || whole.data[i - 1] != '\r'))
+				ok = false;
+	}
+	CHECK(ok);
+	buf_release(&whole);
+	buf_release(&split);
+}
+
+static void test_trace_headers(void)
+{
+	struct buf b = BUF_INIT;
+	struct deliver_trace tr = {"mx\r\nX-Evil: 1", "127.0.0.1", "host.test",
+				   "LMTP", "1.2", "a@b", 0};
+
+	deliver_trace_headers(&b, "s@example.net", NULL);
+	CHECK_STR(b.data, "Return-Path: <s@example.net>\r\n");
+	buf_reset(&b);
+	deliver_trace_headers(&b, "", NULL);
+	CHECK_STR(b.data, "Return-Path: <>\r\n");
+	buf_reset(&b);
+	deliver_trace_headers(&b, NULL, &tr);
+	CHECK(strncmp(b.data, "Received: from mx__X-Evil:_1 ([127.0.0.1])\r\n"
+		      "\tby host.test (Tandem) with LMTP id 1.2\r\n"
+		      "\tfor <a@b>;\r\n\t", 92) == 0);
+	CHECK(b.len > 4 && memcmp(b.data + b.len - 2, "\r\n", 2) == 0);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	test_cmd_split();
@@ -246,5 +373,8 @@ int main(void)
 	test_params();
 	test_bdat();
 	test_decoder();
+	test_decoder_random_splits();
+	test_recipient();
+	test_trace_headers();
 	return t_done();
 }
