@@ -340,6 +340,11 @@ static void parse_params(const char *p, const char *end,
 					*star = '\0';
 				else
 					rp.idx = -1;
+			} else if (*q == '\0') {
+				/* "name*=charset'lang'value" */
+				*star = '\0';
+				rp.idx = 0;
+				rp.extended = true;
 			}
 		}
 		if (rp.idx < 0)
@@ -409,15 +414,6 @@ static void parse_params(const char *p, const char *end,
 
 /* ---- header fields ---------------------------------------------------- */
 
-static char *dup_trim(const char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	return xstrndup(s, n);
-}
-
 static void set_default_type(struct frame *f)
 {
 	struct mime_part *part = f->part;
@@ -448,6 +444,15 @@ static void parse_content_type(struct frame *f, const char *v)
 		if (p < end && *p == '/') {
 			p = skip_cfws(p + 1, end);
 			sub = read_token(&p, end);
+		} else if (p >= end) {
+			sub = xstrdup(""); /* "text" alone: Dovecot keeps it */
+		} else {
+			/* "text; charset=x": Dovecot gives up on the field
+			 * and reports an empty type and subtype */
+			free(type);
+			type = xstrdup("");
+			sub = xstrdup("");
+			p = end;
 		}
 	}
 	if (type == NULL || sub == NULL) {
@@ -523,21 +528,26 @@ static void finish_fields(struct frame *f)
 	if (f->raw[CF_ENCODING] != NULL)
 		part->encoding = parse_token_field(f->raw[CF_ENCODING]);
 	if (f->raw[CF_ID] != NULL)
-		part->id = dup_trim(f->raw[CF_ID]);
+		part->id = xstrdup(f->raw[CF_ID]);
 	if (f->raw[CF_DESCRIPTION] != NULL)
-		part->description = dup_trim(f->raw[CF_DESCRIPTION]);
+		part->description = xstrdup(f->raw[CF_DESCRIPTION]);
 	if (f->raw[CF_DISPOSITION] != NULL)
 		parse_disposition(part, f->raw[CF_DISPOSITION]);
 	if (f->raw[CF_LANGUAGE] != NULL)
 		parse_language(part, f->raw[CF_LANGUAGE]);
 	if (f->raw[CF_LOCATION] != NULL)
-		part->location = dup_trim(f->raw[CF_LOCATION]);
+		part->location = xstrdup(f->raw[CF_LOCATION]);
 	if (f->raw[CF_MD5] != NULL)
-		part->md5 = dup_trim(f->raw[CF_MD5]);
+		part->md5 = xstrdup(f->raw[CF_MD5]);
 	for (int i = 0; i < CF_COUNT; i++) {
 		free(f->raw[i]);
 		f->raw[i] = NULL;
 	}
+}
+
+static bool is_address_field(int i)
+{
+	return i >= MIME_ENV_FROM && i <= MIME_ENV_BCC;
 }
 
 /* Ends the field being collected. */
@@ -547,12 +557,26 @@ static void field_end(struct frame *f)
 
 	if (f->cur < 0)
 		return;
-	if (f->cur < CF_COUNT)
+	buf_append(&f->field, "", 0);
+	if (f->cur < CF_COUNT) {
 		slot = &f->raw[f->cur];
-	else
+		if (*slot == NULL)
+			*slot = xstrndup(f->field.data, f->field.len);
+	} else if (is_address_field(f->cur - CF_COUNT)) {
+		/* repeated address fields add up (as Dovecot does) */
 		slot = &f->part->env[f->cur - CF_COUNT];
-	if (*slot == NULL) {
-		buf_append(&f->field, "", 0);
+		if (*slot == NULL) {
+			*slot = xstrndup(f->field.data, f->field.len);
+		} else if (strlen(*slot) + f->field.len < MIME_MAX_FIELD) {
+			char *j = xasprintf("%s,%s", *slot, f->field.data);
+
+			free(*slot);
+			*slot = j;
+		}
+	} else {
+		/* the last Date, Subject, In-Reply-To, Message-ID wins */
+		slot = &f->part->env[f->cur - CF_COUNT];
+		free(*slot);
 		*slot = xstrndup(f->field.data, f->field.len);
 	}
 	buf_reset(&f->field);
@@ -603,8 +627,7 @@ static void header_line(struct frame *f, const char *s, size_t n)
 		for (int i = 0; i < MIME_ENV_COUNT && idx < 0; i++)
 			if (strlen(env_names[i]) == nlen &&
 			    strncasecmp(s, env_names[i], nlen) == 0)
-				idx = f->part->env[i] == NULL ? CF_COUNT + i
-							      : -2;
+				idx = CF_COUNT + i;
 	if (idx < 0)
 		return;
 	f->cur = idx;
@@ -697,6 +720,13 @@ static void header_done(struct mime_parser *p, struct frame *f, uint64_t end,
 
 		if (limit) {
 			part->flags |= MIME_PART_TRUNCATED;
+			free(part->type);
+			free(part->subtype);
+			part->type = xstrdup("text");
+			part->subtype = xstrdup("plain");
+			params_free(part->params, part->nparams);
+			part->params = NULL;
+			part->nparams = 0;
 			return;
 		}
 		part->flags |= MIME_PART_MESSAGE;

@@ -72,8 +72,9 @@ struct mime_param {
 
 /* The message header fields ENVELOPE needs (RFC 9051 7.5.2), in its
  * order. Values are the raw field bodies, unfolded (CR/LF removed),
- * leading whitespace removed; NULL when absent. The first occurrence of a
- * field wins. */
+ * leading whitespace removed; NULL when absent. As in Dovecot, repeated
+ * address fields (From ... Bcc) are joined with ",", and for the others
+ * the last occurrence wins. */
 enum mime_env_field {
 	MIME_ENV_DATE,
 	MIME_ENV_SUBJECT,
@@ -122,7 +123,8 @@ struct mime_part {
 	struct mime_param *params;
 	size_t nparams;
 
-	/* other Content-* fields, NULL when absent; values unfolded */
+	/* other Content-* fields, NULL when absent; values unfolded, leading
+	 * whitespace removed, the rest as written; the first field wins */
 	char *id;          /* Content-ID, raw */
 	char *description; /* Content-Description, raw (may be encoded) */
 	char *encoding;    /* Content-Transfer-Encoding token, as written */
