@@ -236,8 +236,8 @@ static void login_done(void *arg)
 	s->user_arg = NULL;
 	auth_penalty_success(s->log.rip);
 	maildrop_stat(&s->md, &count, &octets);
-	log_info(&s->log, "login method=%s messages=%zu", s->auth_method,
-		 count);
+	log_info(&s->log, "login method=%s tls=%d messages=%zu",
+		 s->auth_method, s->tls, count);
 	pop3_enter_state(s, POP3_STATE_TRANSACTION);
 	pop3_reply_ok(s, "Logged in, %zu messages (%" PRIu64 " octets)", count,
 		      octets);
