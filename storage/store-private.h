@@ -55,6 +55,7 @@ struct store {
 	uint64_t tx_modseq; /* allocated lazily in a transaction, else 0 */
 	sqlite3_int64 tx_changes;
 	uv_async_t *async; /* read/written with wmu held */
+	bool close_requested; /* with wmu: the loop thread must close */
 
 	/* change feed: loop thread only */
 	uv_fs_event_t *fsev;
@@ -99,6 +100,9 @@ void store_feed_notify(struct store *s);
 /* Closes the loop handles; returns true if store_free runs later from a
  * close callback. */
 bool store_feed_close(struct store *s);
+/* From another thread: asks the loop thread to close the handles and
+ * free s. Returns false if s has no loop handles (free it directly). */
+bool store_feed_close_async(struct store *s);
 
 /* message.c */
 void store_msg_ids(int64_t body_id, char *emailid, char *threadid);

@@ -15,6 +15,7 @@
 
 uv_loop_t *store_loop;
 char *store_data_dir;
+static pthread_t loop_thread; /* the thread that called store_global_init */
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct store *registry;
@@ -22,6 +23,7 @@ static struct store *registry;
 void store_global_init(uv_loop_t *loop, const char *data_dir)
 {
 	store_loop = loop;
+	loop_thread = pthread_self();
 	free(store_data_dir);
 	store_data_dir = xstrdup(data_dir);
 }
@@ -64,9 +66,6 @@ void store_err_sqlite(struct store_err *err, sqlite3 *db, int rc,
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		code = STORE_ERR_CORRUPT;
-		break;
-	case SQLITE_FULL:
-		code = STORE_ERR_OVERQUOTA;
 		break;
 	default:
 		code = STORE_ERR_TEMP;
@@ -233,6 +232,7 @@ static int store_create_files(struct store *s, bool create,
 	if (exec_pragmas(s->wr,
 			 "PRAGMA journal_mode=WAL;"
 			 "PRAGMA synchronous=FULL;"
+			 "PRAGMA journal_size_limit=8388608;"
 			 "PRAGMA foreign_keys=OFF;",
 			 err) < 0) {
 		free(path);
@@ -341,6 +341,11 @@ void store_unref(struct store **sp)
 		}
 	}
 	pthread_mutex_unlock(&registry_mu);
+	/* The loop handles may only be closed on the loop thread: a last
+	 * reference dropped by a worker hands the closing over to it. */
+	if (store_loop && !pthread_equal(pthread_self(), loop_thread) &&
+	    store_feed_close_async(s))
+		return;
 	if (!store_feed_close(s))
 		store_free(s);
 }

@@ -69,7 +69,31 @@ static void feed_kick(struct store *s)
 
 static void async_cb(uv_async_t *a)
 {
-	feed_kick(a->data);
+	struct store *s = a->data;
+	bool closing;
+
+	pthread_mutex_lock(&s->wmu);
+	closing = s->close_requested;
+	pthread_mutex_unlock(&s->wmu);
+	if (closing) {
+		store_feed_close(s);
+		return;
+	}
+	feed_kick(s);
+}
+
+bool store_feed_close_async(struct store *s)
+{
+	bool sent = false;
+
+	pthread_mutex_lock(&s->wmu);
+	if (s->async) {
+		s->close_requested = true;
+		uv_async_send(s->async);
+		sent = true;
+	}
+	pthread_mutex_unlock(&s->wmu);
+	return sent;
 }
 
 static void fs_event_cb(uv_fs_event_t *h, const char *filename, int events,

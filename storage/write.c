@@ -1356,6 +1356,11 @@ int store_mark_retrieved(struct store *s, int64_t mailbox_id,
 {
 	sqlite3_stmt *st;
 
+	static const struct store_uid_range all = {1, UINT32_MAX};
+	static const struct store_uidset set_all = {&all, 1};
+
+	if (!uids)
+		uids = &set_all;
 	if (store_wtx_begin(s, err) < 0)
 		return -1;
 	for (size_t i = 0; i < uids->n; i++) {

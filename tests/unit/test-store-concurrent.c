@@ -184,6 +184,13 @@ static void work_cb(uv_work_t *req)
 	w->rc = append_text(w->s, "Subject: from a worker\r\n\r\n", NULL);
 }
 
+static void unref_cb(uv_work_t *req)
+{
+	struct work *w = req->data;
+
+	store_unref(&w->s);
+}
+
 static void after_work_cb(uv_work_t *req, int status)
 {
 	struct work *w = req->data;
@@ -249,9 +256,16 @@ static void test_feed(void)
 
 	uv_timer_stop(&guard);
 	uv_close((uv_handle_t *)&guard, NULL);
+
+	/* the last reference dropped on a worker thread: the loop thread
+	 * closes the handles and frees the store */
+	struct work last = {store_ref(s), -1, false};
+	req.data = &last;
 	store_watch_remove(&w);
 	store_unref(&s);
+	uv_queue_work(loop, &req, unref_cb, after_work_cb);
 	uv_run(loop, UV_RUN_DEFAULT);
+	CHECK(last.done && last.s == NULL);
 	CHECK(uv_loop_alive(loop) == 0);
 }
 
