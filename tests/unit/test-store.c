@@ -784,6 +784,53 @@ static void test_check_detects(void)
 	      err.code == STORE_ERR_NOTFOUND);
 }
 
+/* Expunge records older than STORE_EXPUNGE_KEEP_DAYS are pruned and the
+ * horizon moves past them. */
+static void test_expunge_horizon(void)
+{
+	struct store *s;
+	struct store_err err;
+	struct store_mailbox mb;
+	struct store_expunged_iter *ei;
+	struct store_uid_range r1 = {1, 1}, r2 = {2, 2};
+	struct store_uidset s1 = {&r1, 1}, s2 = {&r2, 1};
+	uint32_t uid, count;
+	uint64_t m1, modseq;
+	char *path;
+	sqlite3 *db;
+
+	CHECK(store_open("jack", true, &s, &err) == 0);
+	append(s, "INBOX", "1\r\n", 3, 0, NULL);
+	append(s, "INBOX", "2\r\n", 3, 0, NULL);
+	CHECK(store_mailbox_get(s, "INBOX", &mb, &err) == 0);
+	CHECK(store_expunge(s, mb.id, &s1, false, &count, &err) == 0 &&
+	      count == 1);
+	ei = store_expunged_iter_begin(s, mb.id, 0);
+	CHECK(store_expunged_iter_next(ei, &uid, &m1) && uid == 1);
+	store_expunged_iter_end(&ei);
+	store_unref(&s);
+
+	path = xasprintf("%s/mail/jack/store.db", tmpdir);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "UPDATE expunged SET t = 0", NULL, NULL,
+			   NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+
+	CHECK(store_open("jack", false, &s, &err) == 0);
+	CHECK(store_expunged_horizon(s, mb.id) == 0);
+	CHECK(store_expunge(s, mb.id, &s2, false, &count, &err) == 0 &&
+	      count == 1);
+	CHECK(store_expunged_horizon(s, mb.id) == m1);
+	ei = store_expunged_iter_begin(s, mb.id, 0);
+	CHECK(store_expunged_iter_next(ei, &uid, &modseq) && uid == 2 &&
+	      modseq > m1);
+	CHECK(!store_expunged_iter_next(ei, &uid, &modseq));
+	store_expunged_iter_end(&ei);
+	check_clean(s);
+	store_unref(&s);
+}
+
 /* ---- change feed, in process ---------------------------------------- */
 
 static int fired;
@@ -850,6 +897,7 @@ int main(void)
 	test_expunge_copy();
 	test_locks();
 	test_check_detects();
+	test_expunge_horizon();
 	test_watch();
 	test_huge();
 	cmd = xasprintf("rm -rf %s", tmpdir);
