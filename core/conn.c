@@ -56,6 +56,8 @@
 #define LINGER_MS 2000
 #define MAX_LISTEN_ITEMS 32
 #define IP_BUCKETS 65536
+#define Q_NEXT 1
+#define Q_PASS 2
 
 enum conn_state {
 	ST_OPEN,    /* session attached, reading/writing */
@@ -115,8 +117,9 @@ struct conn {
 	bool eof;               /* peer finished sending */
 	bool writing;           /* uv_write in flight (wb) */
 	bool hiwat;             /* went above the high watermark */
-	bool queued;            /* on the deferred list */
+	unsigned char queued;   /* 0, or which deferred list: Q_NEXT/Q_PASS */
 	bool want_datain;       /* deferred: dispatch buffered input */
+	bool want_lowat;        /* deferred: report CONN_LOWAT */
 	bool closed_sent;       /* CONN_CLOSED delivered */
 	bool counted;           /* registered in the per-IP table */
 	bool is_unix;
@@ -148,7 +151,8 @@ static struct {
 	unsigned long next_id;
 	struct conn *all;        /* every connection not yet freed */
 	unsigned open;           /* connections before CLOSED */
-	struct conn *qhead;      /* deferred flush/datain */
+	struct conn *q[3];       /* deferred work: [Q_NEXT] for the next idle
+				  * pass, [Q_PASS] the pass running now */
 	uv_idle_t idle;
 	uv_loop_t *idle_loop;
 	struct listener *listeners, **ltail;
@@ -162,6 +166,7 @@ static struct {
 };
 
 static void conn_flush(struct conn *c);
+static size_t pending(const struct conn *c);
 static void start_reading(struct conn *c);
 static void final_close(struct conn *c);
 
@@ -286,16 +291,35 @@ void conn_set_watermarks(size_t high, size_t low)
 
 static void idle_cb(uv_idle_t *h);
 
+/* Deferred work runs from an idle handle, once per loop iteration: writes
+ * made outside an event, input left buffered at conn_resume_input, and
+ * CONN_LOWAT. Each pass takes the list as it was when it started, so a
+ * session streaming to a fast client gets one LOWAT per iteration and the
+ * others get their turn (and no event nests inside another). */
+static void q_unlink(struct conn *c)
+{
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else
+		g.q[c->queued] = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	c->queued = 0;
+	c->qprev = c->qnext = NULL;
+}
+
 static void defer(struct conn *c)
 {
-	if (c->queued)
+	if (c->queued == Q_NEXT)
 		return;
-	c->queued = true;
+	if (c->queued)
+		q_unlink(c);
+	c->queued = Q_NEXT;
 	c->qprev = NULL;
-	c->qnext = g.qhead;
-	if (g.qhead)
-		g.qhead->qprev = c;
-	g.qhead = c;
+	c->qnext = g.q[Q_NEXT];
+	if (c->qnext)
+		c->qnext->qprev = c;
+	g.q[Q_NEXT] = c;
 	if (g.idle_loop == NULL) {
 		g.idle_loop = c->h.handle.loop;
 		uv_idle_init(g.idle_loop, &g.idle);
@@ -306,16 +330,8 @@ static void defer(struct conn *c)
 
 static void undefer(struct conn *c)
 {
-	if (!c->queued)
-		return;
-	if (c->qprev)
-		c->qprev->qnext = c->qnext;
-	else
-		g.qhead = c->qnext;
-	if (c->qnext)
-		c->qnext->qprev = c->qprev;
-	c->queued = false;
-	c->qprev = c->qnext = NULL;
+	if (c->queued)
+		q_unlink(c);
 }
 
 /* ---- events to the session -------------------------------------------- */
@@ -371,18 +387,25 @@ static void idle_cb(uv_idle_t *h)
 {
 	struct conn *c;
 
-	/* Each pass takes the head; work done here may queue again. */
-	while ((c = g.qhead) != NULL) {
-		bool datain = c->want_datain;
-
-		undefer(c);
-		c->want_datain = false;
-		if (datain)
+	g.q[Q_PASS] = g.q[Q_NEXT];
+	g.q[Q_NEXT] = NULL;
+	for (c = g.q[Q_PASS]; c; c = c->qnext)
+		c->queued = Q_PASS;
+	while ((c = g.q[Q_PASS]) != NULL) {
+		q_unlink(c);
+		if (c->want_datain) {
+			c->want_datain = false;
 			dispatch_input(c);
-		else
-			conn_flush(c);
+		}
+		if (c->want_lowat) {
+			c->want_lowat = false;
+			if (c->state == ST_OPEN && pending(c) < g.low)
+				emit(c, CONN_LOWAT);
+		}
+		conn_flush(c);
 	}
-	uv_idle_stop(h);
+	if (g.q[Q_NEXT] == NULL)
+		uv_idle_stop(h);
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -502,7 +525,8 @@ static void conn_flush(struct conn *c)
 		buf_release(&c->wb);
 	if (c->hiwat && pending(c) < g.low && c->state == ST_OPEN) {
 		c->hiwat = false;
-		emit(c, CONN_LOWAT);
+		c->want_lowat = true;
+		defer(c);
 	}
 	maybe_finish_close(c);
 }

@@ -17,12 +17,14 @@
 #include <gnutls/gnutls.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HIGH (64 * 1024)
@@ -240,8 +242,11 @@ static int connect_tcp_rcvbuf(int family, int port, int rcvbuf)
 {
 	int fd = socket(family, SOCK_STREAM, 0);
 
+	int one = 1;
+
 	if (rcvbuf)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if (family == AF_INET) {
 		struct sockaddr_in a = {.sin_family = AF_INET};
@@ -429,8 +434,33 @@ static void *client_slow_big(void *arg)
 	return NULL;
 }
 
+/* A fast reader: a 50 MB stream at full speed, produced a watermark at a
+ * time (no recursion, no unbounded queue). */
+static void *client_fast_big(void *arg)
+{
+	struct result *r = arg;
+	int fd = connect_tcp(AF_INET, r->port);
+
+	recv_line(fd, r->line[0], sizeof(r->line[0]));
+	send_str(fd, "BIG 50000000\r\n");
+	while (r->bytes < 50000000) {
+		char b[65536];
+		ssize_t k = recv(fd, b, sizeof(b), 0);
+		if (k <= 0)
+			break;
+		r->bytes += (size_t)k;
+	}
+	send_str(fd, "QUIT\r\n");
+	recv_line(fd, r->line[1], sizeof(r->line[1]));
+	close(fd);
+	client_done();
+	return NULL;
+}
+
 static void test_backpressure(int port)
 {
+	struct result f = {.port = port};
+
 	struct result r = {.port = port};
 
 	srv.max_pending = 0;
@@ -445,6 +475,12 @@ static void test_backpressure(int port)
 	CHECK(srv.max_pending > 0);
 	CHECK(srv.max_pending <= HIGH + CHUNK);
 	CHECK(srv.lowat_events > 0);
+
+	srv.max_pending = 0;
+	run_client(client_fast_big, &f);
+	CHECK(f.bytes == 50000000);
+	CHECK_STR(f.line[1], "BYE\r\n");
+	CHECK(srv.max_pending <= HIGH + CHUNK);
 }
 
 static void *client_timeout_pause(void *arg)
@@ -721,6 +757,73 @@ static void *client_renegotiate(void *arg)
 	return NULL;
 }
 
+/* Heap per idle TLS connection on the server: the clients run in a child
+ * process so their memory is not counted. */
+#define N_TLS_IDLE 40
+static uv_pipe_t sig_pipe;
+static char sig_byte[8];
+
+static void sig_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+	*b = uv_buf_init(sig_byte, sizeof(sig_byte));
+}
+
+static void sig_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	uv_read_stop(s);
+	uv_stop(s->loop);
+}
+
+static void measure_tls_idle(int port)
+{
+	int up[2], down[2];
+	pid_t pid;
+	struct mallinfo2 before, after;
+	size_t per;
+
+	if (pipe(up) < 0 || pipe(down) < 0)
+		return;
+	malloc_trim(0);
+	before = mallinfo2();
+	pid = fork();
+	if (pid == 0) {
+		static int fds[N_TLS_IDLE];
+		static struct tls_client tc[N_TLS_IDLE];
+		char l[64], c;
+
+		close(up[0]);
+		close(down[1]);
+		for (int i = 0; i < N_TLS_IDLE; i++) {
+			fds[i] = connect_tcp(AF_INET, port);
+			if (tls_client_start(&tc[i], fds[i], NULL) != 0)
+				_exit(1);
+			tls_recv_line(&tc[i], l, sizeof(l));
+		}
+		if (write(up[1], "k", 1) != 1)
+			_exit(1);
+		if (read(down[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	uv_pipe_init(srv.loop, &sig_pipe, 0);
+	uv_pipe_open(&sig_pipe, up[0]);
+	uv_read_start((uv_stream_t *)&sig_pipe, sig_alloc, sig_read);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	after = mallinfo2();
+	per = (after.uordblks - before.uordblks) / N_TLS_IDLE;
+	printf("heap per idle TLS connection: %zu bytes\n", per);
+	CHECK(conn_count() == N_TLS_IDLE);
+	CHECK(per < 40 * 1024);
+	close(down[1]);
+	uv_close((uv_handle_t *)&sig_pipe, NULL);
+	for (int i = 0; i < 500 && conn_count() > 0; i++)
+		uv_run(srv.loop, UV_RUN_NOWAIT), usleep(2000);
+	CHECK(conn_count() == 0);
+	waitpid(pid, NULL, 0);
+}
+
 static void test_tls(void)
 {
 	struct config cfg;
@@ -762,6 +865,8 @@ static void test_tls(void)
 	CHECK(r.eof);
 	CHECK(srv.implicit_seen);
 	CHECK(srv.saw_tls_line);
+
+	measure_tls_idle(tls_port);
 
 	memset(&r, 0, sizeof(r));
 	r.port = plain_port;
