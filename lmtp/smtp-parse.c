@@ -401,7 +401,10 @@ done:
 
 void smtp_dec_finish(struct smtp_dec *d, struct buf *out)
 {
-	if (d->state == DEC_CR)
-		buf_append_c(out, '\r');
+	/* A last line without its line end gets one (a CR held back
+	 * becomes that CRLF): POP3 has to send it before the final "."
+	 * anyway (RFC 1939 3), so stored size == what RETR sends. */
+	if (d->state == DEC_CR || d->state == DEC_TEXT)
+		buf_append(out, "\r\n", 2);
 	d->state = DEC_BOL;
 }

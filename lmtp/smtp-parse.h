@@ -126,8 +126,10 @@ void smtp_dec_init(struct smtp_dec *d, enum smtp_dec_mode mode);
  * MORE; on DONE, up to and including the end-of-data line's LF. */
 enum smtp_dec_status smtp_dec_feed(struct smtp_dec *d, const char *in,
 				   size_t n, size_t *used_r, struct buf *out);
-/* At the end of RAW input: writes a CR still held back (a bare CR as the
- * very last byte). */
+/* At the end of RAW input: a last line without a line end gets CRLF
+ * (a CR held back as the very last byte becomes that CRLF), so stored
+ * messages end with CRLF like DATA's always do, and stored size is what
+ * POP3 RETR sends. Empty input stays empty. */
 void smtp_dec_finish(struct smtp_dec *d, struct buf *out);
 
 #endif

@@ -230,7 +230,8 @@ def test_bdat_chunks(tandem):
     r1, r2 = c.reply(), c.reply()
     assert r1[0] == 250 and "<alice@example.org>" in r1[1][0]
     assert r2[0] == 250 and "<bob@example.org>" in r2[1][0]
-    # BDAT 0 LAST ends a message too.
+    # BDAT 0 LAST ends a message too; a last line without CRLF gets one
+    # (POP3 sends it anyway: stored size == RETR size).
     assert c.cmd("MAIL FROM:<>")[0] == 250
     assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
     c.send(b"BDAT 9\r\nX: y\r\n\r\nzBDAT 0 LAST\r\n")
@@ -244,7 +245,7 @@ def test_bdat_chunks(tandem):
     want = (b"Return-Path: <s@example.net>\r\nSubject: chunks\r\n\r\n"
             b"..not unstuffed\r\n.\r\nbare\r\nend\r\n")
     assert pop3_messages(t, "alice", "secret") == [
-        want, b"Return-Path: <>\r\nX: y\r\n\r\nz"]
+        want, b"Return-Path: <>\r\nX: y\r\n\r\nz\r\n"]
     assert pop3_messages(t, "bob", "hunter2") == [want]
 
 
@@ -377,7 +378,7 @@ def test_detail_mailbox(tandem):
     assert code == 250 and text[0].endswith(" in INBOX")
     assert pop3_messages(t, "alice", "secret") == [
         b"Return-Path: <s@example.net>\r\nSubject: d2\r\n\r\n2\r\n"]
-    if getattr(t, "imap_port", None):
+    if "imapd" in t.procs:
         import imaplib
         m = imaplib.IMAP4("127.0.0.1", t.imap_port, timeout=30)
         m.login("alice", "secret")
@@ -401,15 +402,26 @@ def test_one_recipient_store_busy_gets_451_others_250(tandem):
     """Temporary store trouble for one recipient: 451 4.x.x for that one
     (never 250), 250 for the others. bob's store is held write-locked
     longer than the store's busy timeout (30 s)."""
-    import sqlite3
-    import threading
+    import os
+    import sys
     t = tandem
     # Create bob's store with a first delivery.
     assert deliver_one(t, "bob@example.org", b"Subject: first\r\n\r\n0\r\n")[0] == 250
-    db = sqlite3.connect(str(t.data_dir / "mail" / "bob" / "store.db"),
-                         isolation_level=None, timeout=60)
-    db.execute("BEGIN IMMEDIATE")
+    # The lock is taken by a helper process running as the daemons' user,
+    # so any file SQLite creates stays theirs.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys\n"
+         "db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\n"
+         "db.execute('BEGIN IMMEDIATE')\n"
+         "print('locked', flush=True)\n"
+         "sys.stdin.read()\n"
+         "db.execute('ROLLBACK')\n",
+         str(t.data_dir / "mail" / "bob" / "store.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        **({"user": "nobody", "group": "nogroup"} if os.geteuid() == 0 else {}))
     try:
+        assert holder.stdout.readline() == b"locked\n"
         c = Lmtp(t)
         assert c.cmd("LHLO mx.test")[0] == 250
         assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
@@ -421,8 +433,8 @@ def test_one_recipient_store_busy_gets_451_others_250(tandem):
         c.send(b"Subject: busy\r\n\r\nb\r\n.\r\n")
         r1, r2, r3 = c.reply(), c.reply(), c.reply()
     finally:
-        db.execute("ROLLBACK")
-        db.close()
+        holder.stdin.close()
+        holder.wait(30)
     assert r1[0] == 250
     assert r2[0] == 451 and r2[1][0].startswith("4.") and "<bob@example.org>" in r2[1][0]
     assert r3[0] == 250

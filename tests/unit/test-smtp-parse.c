@@ -236,9 +236,10 @@ static void test_decoder(void)
 	/* "\r\n.\r\n" in the middle of a line is not an end. */
 	DEC(SMTP_DEC_DATA, "x.\r\n.\r\n", "x.\r\n", true, 7);
 
-	/* RAW: no dot handling, LF -> CRLF, trailing CR flushed. */
-	DEC(SMTP_DEC_RAW, ".\r\n..\nx\r", ".\r\n..\r\nx\r", false, 8);
-	DEC(SMTP_DEC_RAW, "a\nb", "a\r\nb", false, 3);
+	/* RAW: no dot handling, LF -> CRLF, a final line end added. */
+	DEC(SMTP_DEC_RAW, ".\r\n..\nx\r", ".\r\n..\r\nx\r\n", false, 8);
+	DEC(SMTP_DEC_RAW, "a\nb", "a\r\nb\r\n", false, 3);
+	DEC(SMTP_DEC_RAW, "a\rb\n", "a\rb\r\n", false, 4);
 	DEC(SMTP_DEC_RAW, "", "", false, 0);
 }
 
