@@ -13,6 +13,7 @@
  */
 #include "mime.h"
 #include "buf.h"
+#include "rfc822.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -175,32 +176,6 @@ struct mime_part *mime_part_child(const struct mime_part *part,
 
 /* ---- RFC 2045 / RFC 5322 lexical pieces -------------------------------- */
 
-/* Skips CFWS (RFC 5322 3.2.2): whitespace and nested comments. */
-static const char *skip_cfws(const char *p, const char *end)
-{
-	while (p < end) {
-		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
-			p++;
-		} else if (*p == '(') {
-			int level = 0;
-
-			for (; p < end; p++) {
-				if (*p == '\\' && p + 1 < end)
-					p++;
-				else if (*p == '(')
-					level++;
-				else if (*p == ')' && --level == 0) {
-					p++;
-					break;
-				}
-			}
-		} else {
-			break;
-		}
-	}
-	return p;
-}
-
 /* RFC 2045 5.1: token := 1*<any (US-ASCII) CHAR except SPACE, CTLs, or
  * tspecials>. 8-bit bytes are accepted (broken mail). */
 static bool is_token_char(unsigned char c)
@@ -299,7 +274,7 @@ static void parse_params(const char *p, const char *end,
 		char *key, *val, *star;
 		struct rawparam rp;
 
-		p = skip_cfws(p, end);
+		p = rfc822_skip_cfws(p, end);
 		if (p >= end)
 			break;
 		if (*p != ';') {
@@ -308,16 +283,16 @@ static void parse_params(const char *p, const char *end,
 				p++;
 			continue;
 		}
-		p = skip_cfws(p + 1, end);
+		p = rfc822_skip_cfws(p + 1, end);
 		key = read_token(&p, end);
 		if (key == NULL)
 			continue;
-		p = skip_cfws(p, end);
+		p = rfc822_skip_cfws(p, end);
 		if (p >= end || *p != '=') {
 			free(key);
 			continue;
 		}
-		p = skip_cfws(p + 1, end);
+		p = rfc822_skip_cfws(p + 1, end);
 		val = read_value(&p, end);
 		rp.key = key;
 		rp.value = val;
@@ -437,12 +412,12 @@ static void parse_content_type(struct frame *f, const char *v)
 	const char *p = v, *end = v + strlen(v);
 	char *type, *sub = NULL;
 
-	p = skip_cfws(p, end);
+	p = rfc822_skip_cfws(p, end);
 	type = read_token(&p, end);
 	if (type != NULL) {
-		p = skip_cfws(p, end);
+		p = rfc822_skip_cfws(p, end);
 		if (p < end && *p == '/') {
-			p = skip_cfws(p + 1, end);
+			p = rfc822_skip_cfws(p + 1, end);
 			sub = read_token(&p, end);
 		} else if (p >= end) {
 			sub = xstrdup(""); /* "text" alone: Dovecot keeps it */
@@ -474,7 +449,7 @@ static void parse_disposition(struct mime_part *part, const char *v)
 {
 	const char *p = v, *end = v + strlen(v);
 
-	p = skip_cfws(p, end);
+	p = rfc822_skip_cfws(p, end);
 	part->disposition = read_token(&p, end);
 	if (part->disposition == NULL)
 		return;
@@ -489,9 +464,9 @@ static void parse_language(struct mime_part *part, const char *v)
 	for (;;) {
 		const char *s;
 
-		p = skip_cfws(p, end);
+		p = rfc822_skip_cfws(p, end);
 		while (p < end && *p == ',')
-			p = skip_cfws(p + 1, end);
+			p = rfc822_skip_cfws(p + 1, end);
 		if (p >= end || part->nlanguage >= 64)
 			break;
 		s = p;
@@ -513,7 +488,7 @@ static char *parse_token_field(const char *v)
 {
 	const char *p = v, *end = v + strlen(v);
 
-	p = skip_cfws(p, end);
+	p = rfc822_skip_cfws(p, end);
 	return read_token(&p, end);
 }
 
