@@ -156,6 +156,7 @@ static struct {
 	uv_idle_t idle;
 	uv_loop_t *idle_loop;
 	struct listener *listeners, **ltail;
+	bool stopping;           /* conn_close_all was called */
 	struct tls_creds *creds; /* current; NULL = TLS off */
 	struct ipcount *ips[IP_BUCKETS];
 	char scratch[4096];      /* linger reads land here */
@@ -914,7 +915,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 	if (c->state != ST_CLOSING)
 		return;
 	emit(c, CONN_CLOSED);
-	if (status < 0 || c->eof) {
+	if (status < 0 || c->eof || g.stopping) {
 		final_close(c);
 		return;
 	}
@@ -955,6 +956,7 @@ void conn_abort(struct conn *c)
 
 void conn_close_all(void)
 {
+	g.stopping = true; /* no lingering: the process is exiting */
 	for (struct conn *c = g.all; c; c = c->next)
 		conn_close(c);
 }

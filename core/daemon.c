@@ -7,6 +7,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <sys/resource.h>
 
 #define STOP_GRACE_MS 10000
+
+static void signals_init(struct daemon *d);
 
 static void usage(const char *name, FILE *f)
 {
@@ -85,6 +88,7 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv)
 		fatal("%s", err.data);
 	buf_release(&err);
 	d->loop = uv_default_loop();
+	signals_init(d);
 	return 0;
 }
 
@@ -119,7 +123,15 @@ static void reload(struct daemon *d)
 	struct config cfg;
 	struct buf err = BUF_INIT;
 
-	sd_notify_state("RELOADING=1");
+	{
+		/* systemd >= 253 (Type=notify-reload) wants the time too. */
+		char msg[64];
+		uint64_t us = uv_hrtime() / 1000;
+
+		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)us);
+		sd_notify_state(msg);
+	}
 	config_init(&cfg);
 	if (config_load(&cfg, d->config_path, &err) < 0) {
 		log_error(NULL, "reload failed, keeping the old config: %s",
@@ -166,9 +178,11 @@ static void stop(struct daemon *d)
 	sd_notify_state("STOPPING=1");
 	log_info(NULL, "stopping");
 	conn_listen_close_all();
-	conn_close_all();
+	/* Before the connections close, so sessions can say goodbye
+	 * ("* BYE shutting down"). */
 	if (d->on_stop)
 		d->on_stop(d, d->on_stop_arg);
+	conn_close_all();
 	/* The loop ends by itself once every connection is gone; the signal
 	 * handles and the grace timer do not keep it alive. */
 	uv_unref((uv_handle_t *)&d->sig_hup);
@@ -188,10 +202,10 @@ static void signal_cb(uv_signal_t *s, int signum)
 		stop(d);
 }
 
-int daemon_run(struct daemon *d, daemon_hook *on_reload, void *arg)
+/* Installed by daemon_init, so a SIGHUP or SIGTERM that arrives between
+ * READY=1 and daemon_run is handled, not fatal (the default action). */
+static void signals_init(struct daemon *d)
 {
-	d->on_reload = on_reload;
-	d->on_reload_arg = arg;
 	uv_signal_init(d->loop, &d->sig_hup);
 	uv_signal_init(d->loop, &d->sig_term);
 	uv_signal_init(d->loop, &d->sig_int);
@@ -201,6 +215,12 @@ int daemon_run(struct daemon *d, daemon_hook *on_reload, void *arg)
 	uv_signal_start(&d->sig_hup, signal_cb, SIGHUP);
 	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
+}
+
+int daemon_run(struct daemon *d, daemon_hook *on_reload, void *arg)
+{
+	d->on_reload = on_reload;
+	d->on_reload_arg = arg;
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	log_info(NULL, "stopped");
 	return 0;

@@ -41,8 +41,10 @@ struct daemon {
 	const char *config_path;
 
 	/* Optional, set by the front end before daemon_run: called once on
-	 * SIGTERM/SIGINT after listeners stopped and connections were asked
-	 * to close, to close the front end's own handles (timers, asyncs). */
+	 * SIGTERM/SIGINT after the listeners stopped and before every
+	 * connection is conn_close()d: write a goodbye to each session
+	 * ("* BYE"), close the front end's own handles (timers, asyncs) so
+	 * the loop can end. */
 	daemon_hook *on_stop;
 	void *on_stop_arg;
 
@@ -77,10 +79,11 @@ void daemon_ready(struct daemon *d);
 
 /* Runs the loop. SIGHUP: reloads the config file and TLS credentials
  * (a bad file is logged and the old config kept; live sessions keep their
- * TLS credentials) then calls on_reload(d, arg) if set. SIGTERM/SIGINT:
- * stops accepting, closes every connection (flushing output), calls
- * d->on_stop, and returns 0 once the loop is empty (or after a 10 s grace
- * period). */
+ * TLS credentials; listen addresses and the run user need a restart)
+ * then calls on_reload(d, arg) if set. SIGTERM/SIGINT: stops accepting,
+ * calls d->on_stop, closes every connection (flushing output), and
+ * returns 0 once the loop is empty (or after a 10 s grace period; a
+ * second signal stops at once). */
 int daemon_run(struct daemon *d, daemon_hook *on_reload, void *arg);
 
 /* Frees what daemon_init allocated (tests; daemons just exit). */
