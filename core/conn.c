@@ -55,6 +55,7 @@
 #define CLOSE_FLUSH_MS 30000
 #define LINGER_MS 2000
 #define MAX_LISTEN_ITEMS 32
+#define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
 #define IP_BUCKETS 65536
 #define Q_NEXT 1
 #define Q_PASS 2
@@ -337,18 +338,25 @@ static void undefer(struct conn *c)
 
 /* ---- events to the session -------------------------------------------- */
 
+/* The connection stops counting (per IP, in total) when the session is
+ * done with it, whether or not a session was ever attached. */
+static void uncount(struct conn *c)
+{
+	if (!c->counted)
+		return;
+	ip_add(c->info.rip, -1);
+	c->counted = false;
+	g.open--;
+}
+
 static void emit(struct conn *c, enum conn_event ev)
 {
+	if (ev == CONN_CLOSED)
+		uncount(c);
 	if (c->cb == NULL || c->closed_sent)
 		return;
-	if (ev == CONN_CLOSED) {
+	if (ev == CONN_CLOSED)
 		c->closed_sent = true;
-		if (c->counted) {
-			ip_add(c->info.rip, -1);
-			c->counted = false;
-			g.open--;
-		}
-	}
 	c->depth++;
 	c->cb(c, ev, c->arg);
 	c->depth--;
@@ -668,6 +676,13 @@ static void tls_free(struct conn *c)
 	c->tls = NULL;
 }
 
+/* Makes room to read into b: 16 KiB in all while little is buffered (a
+ * partial line does not double the buffer), then 4 KiB more at a time. */
+static void read_room(struct buf *b)
+{
+	buf_reserve(b, b->len + 4096 < READ_CHUNK ? READ_CHUNK - b->len : 4096);
+}
+
 /* Feeds the ciphertext in tls->cin through GnuTLS: handshake, then
  * records into c->in. Returns -1 when the connection was aborted. */
 static int tls_input(struct conn *c)
@@ -696,8 +711,10 @@ static int tls_input(struct conn *c)
 			return -1;
 	}
 	for (;;) {
-		char *p = buf_space(&c->in, TLS_RECORD);
+		char *p;
 
+		read_room(&c->in);
+		p = c->in.data + c->in.len;
 		r = gnutls_record_recv(t->s, p, c->in.cap - c->in.len - 1);
 		if (r > 0) {
 			buf_commit(&c->in, (size_t)r);
@@ -753,7 +770,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 		return;
 	}
 	b = c->tls ? &c->tls->cin : &c->in;
-	buf_space(b, READ_CHUNK);
+	read_room(b);
 	*out = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len - 1));
 }
 
@@ -1155,7 +1172,7 @@ static int listen_tcp(uv_loop_t *loop, const struct listen_item *it,
 	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
 			ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (r == 0)
-		r = uv_listen(&l->h.stream, 1024, on_connection);
+		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
 		bool any6 = ss.ss_family == AF_INET6 &&
 			    IN6_IS_ADDR_UNSPECIFIED(
@@ -1201,7 +1218,7 @@ static int listen_unix(uv_loop_t *loop, const struct listen_item *it,
 	uv_pipe_init(loop, &l->h.pipe, 0);
 	r = uv_pipe_bind(&l->h.pipe, it->path);
 	if (r == 0)
-		r = uv_listen(&l->h.stream, 1024, on_connection);
+		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
 		buf_printf(err, "cannot listen on unix:%s: %s", it->path,
 			   uv_strerror(r));
@@ -1287,7 +1304,7 @@ int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg)
 				l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		}
 		if (r == 0)
-			r = uv_listen(&l->h.stream, 1024, on_connection);
+			r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 		if (r < 0) {
 			log_warn(NULL, "systemd socket fd %d: %s", fd,
 				 uv_strerror(r));

@@ -53,6 +53,7 @@ static struct {
 	unsigned accepted;
 	unsigned ip_count[8];   /* conn_count_for_ip at each accept */
 	bool saw_tls_line;      /* a line read with info.tls true */
+	unsigned ip_limit;      /* per-IP limit the acceptor applies (0: none) */
 	bool implicit_seen;
 } srv;
 
@@ -206,6 +207,13 @@ static void accept_cb(struct conn *c, void *arg)
 	if (srv.accepted < ARRAY_SIZE(srv.ip_count))
 		srv.ip_count[srv.accepted] = conn_count_for_ip(conn_info(c)->rip);
 	srv.accepted++;
+	if (srv.ip_limit && conn_count_for_ip(conn_info(c)->rip) > srv.ip_limit) {
+		/* Rejected before any session exists. */
+		free(s);
+		conn_write_str(c, "BUSY\r\n");
+		conn_close(c);
+		return;
+	}
 	s->c = c;
 	linereader_init(&s->lr, 1000);
 	conn_set_handler(c, sess_cb, s);
@@ -564,6 +572,24 @@ static void *client_per_ip(void *arg)
 		fds[i] = connect_tcp(AF_INET, r->port);
 		recv_line(fds[i], l, sizeof(l)); /* accepted by now */
 	}
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	client_done();
+	return NULL;
+}
+
+/* With a per-IP limit of 2, the third simultaneous client is turned away
+ * by the acceptor. */
+static void *client_ip_limit(void *arg)
+{
+	struct result *r = arg;
+	int fds[3];
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = connect_tcp(AF_INET, r->port);
+		recv_line(fds[i], r->line[i], sizeof(r->line[i]));
+	}
+	r->eof = recv_all(fds[2], NULL, 0, 1024) == 0;
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	client_done();
@@ -991,6 +1017,18 @@ int main(void)
 	CHECK(srv.ip_count[0] == 1);
 	CHECK(srv.ip_count[1] == 2);
 	CHECK(srv.ip_count[2] == 3);
+	CHECK(conn_count_for_ip("127.0.0.1") == 0);
+	CHECK(conn_count() == 0);
+
+	memset(&r, 0, sizeof(r));
+	r.port = port;
+	srv.ip_limit = 2;
+	run_client(client_ip_limit, &r);
+	srv.ip_limit = 0;
+	CHECK_STR(r.line[0], "HELLO\r\n");
+	CHECK_STR(r.line[1], "HELLO\r\n");
+	CHECK_STR(r.line[2], "BUSY\r\n");
+	CHECK(r.eof);
 	CHECK(conn_count_for_ip("127.0.0.1") == 0);
 	CHECK(conn_count() == 0);
 
