@@ -81,10 +81,23 @@ def test_deliver_then_status(tandem):
     assert rows["INBOX"][0] == "2"
     assert status(t, "bob", "INBOX")["messages"] == "0"
 
+    # run as root, tandemctl works as the service user: the files are its
+    if os.geteuid() == 0:
+        import pwd
+        owner = pwd.getpwuid(os.stat(t.data_dir / "mail" / "alice" / "store.db").st_uid)
+        assert owner.pw_name == "nobody"
+        assert pwd.getpwuid(os.stat(t.data_dir).st_uid).pw_name == "nobody"
+
     t.ctl("mailbox", "create", "alice", "Projects/2026")
     assert "Projects/2026" in t.ctl("mailbox", "list", "alice").stdout.decode()
     dup = t.ctl("mailbox", "create", "alice", "Projects/2026", check=False)
     assert dup.returncode == EX_CANTCREAT
+
+    assert t.ctl("mailbox", "delete", "alice", "Projects", check=False).returncode == EX_DATAERR
+    t.ctl("mailbox", "delete", "alice", "Projects/2026")
+    t.ctl("mailbox", "delete", "alice", "Projects")
+    assert "Projects" not in t.ctl("mailbox", "list", "alice").stdout.decode()
+    assert t.ctl("mailbox", "delete", "alice", "INBOX", check=False).returncode == EX_NOPERM
 
     nouser = t.ctl("deliver", "nosuchuser", input=b"x\n", check=False)
     assert nouser.returncode == EX_NOUSER
