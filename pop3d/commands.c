@@ -619,6 +619,7 @@ static enum pop3_cmd_result cmd_stls(struct pop3_session *s, char *args)
 		pop3_close(s);
 		return POP3_CMD_DONE;
 	}
+	linereader_reset(&s->lr);
 	s->busy = POP3_BUSY_TLS;
 	return POP3_CMD_MORE;
 }

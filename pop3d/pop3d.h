@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "dotstuff.h"
+#include "linereader.h"
 #include "log.h"
 #include "maildrop.h"
 #include "store.h"
@@ -89,6 +90,7 @@ struct pop3_session {
 	char apop_ts[128];       /* greeting timestamp, "" without APOP */
 	struct buf out;          /* scratch for replies and stuffed slices */
 	struct buf line;         /* the current command line */
+	struct linereader lr;
 
 	/* AUTHORIZATION */
 	char *user_arg;          /* name given with USER */

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
+#include "linereader.h"
 #include "pop3d.h"
 #include "work.h"
 #include "xalloc.h"
@@ -137,30 +138,21 @@ out:
 	(void)r;
 }
 
-/* Reads complete lines from the input while no command is busy. A line
- * longer than max_line closes the session; so does a NUL byte. */
+/* Reads complete lines from the input while no command is busy, so
+ * pipelined commands run one after the other. A line longer than
+ * max_line closes the session with a reason. */
 static void process_input(struct pop3_session *s)
 {
-	const struct config *cfg = s->srv->cfg;
-
 	s->in_process = true;
 	while (s->conn && !s->closing && s->busy == POP3_IDLE &&
 	       s->state != POP3_STATE_UPDATE) {
 		struct buf *in = conn_input(s->conn);
-		char *lf = in->len ? memchr(in->data, '\n', in->len) : NULL;
-		size_t n;
+		struct line l;
+		enum line_result r = linereader_next(&s->lr, in, &l);
 
-		if (!lf) {
-			if (in->len > cfg->max_line) {
-				log_info(&s->log, "line too long, closing");
-				pop3_reply_err(s, POP3_CODE_NONE,
-					       "Line too long, closing");
-				pop3_close(s);
-			}
+		if (r == LINE_MORE)
 			break;
-		}
-		n = (size_t)(lf - in->data);
-		if (n > cfg->max_line) {
+		if (r == LINE_TOOLONG) {
 			log_info(&s->log, "line too long, closing");
 			pop3_reply_err(s, POP3_CODE_NONE,
 				       "Line too long, closing");
@@ -168,10 +160,8 @@ static void process_input(struct pop3_session *s)
 			break;
 		}
 		buf_reset(&s->line);
-		buf_append(&s->line, in->data, n);
-		buf_consume(in, n + 1);
-		if (s->line.len && s->line.data[s->line.len - 1] == '\r')
-			buf_truncate(&s->line, s->line.len - 1);
+		buf_append(&s->line, l.ptr, l.len);
+		buf_consume(in, l.size);
 		if (memchr(s->line.data, '\0', s->line.len)) {
 			pop3_reply_err(s, POP3_CODE_NONE,
 				       "NUL byte in command line");
@@ -251,6 +241,8 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_TLS_READY:
 		s->tls = true;
+		/* conn discarded the plaintext that followed STLS. */
+		linereader_reset(&s->lr);
 		if (s->busy == POP3_BUSY_TLS) {
 			/* RFC 2595 4: after STLS the client forgets what it
 			 * knew, and so do we. */
@@ -287,6 +279,7 @@ void pop3_accept(struct conn *c, void *arg)
 	s->log.sid = ci->id;
 	snprintf(s->log.rip, sizeof(s->log.rip), "%s", ci->rip);
 	s->state = POP3_STATE_AUTHORIZATION;
+	linereader_init(&s->lr, srv->cfg->max_line);
 	srv->nsessions++;
 	conn_set_handler(c, session_cb, s);
 	log_debug(&s->log, "connect lport=%d tls=%d", ci->lport,
