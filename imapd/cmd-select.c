@@ -1,0 +1,133 @@
+/* cmd-select.c - SELECT and EXAMINE. */
+#include <string.h>
+
+#include "session.h"
+#include "write.h"
+
+struct select_ctx {
+	const char *name;
+	struct store_mailbox mb;
+	bool claim;             /* rev1 SELECT: take \Recent */
+	uint32_t first_recent;
+	int rc;
+	struct store_err err;
+};
+
+static void claim_work(struct imap_cmd *cmd)
+{
+	struct select_ctx *c = cmd->ctx;
+
+	c->rc = store_claim_recent(cmd->s->store, c->mb.id, &c->first_recent,
+				   &c->err);
+}
+
+/* The mailbox is known (and \Recent claimed): load the view and answer
+ * RFC 9051 6.3.2 / RFC 3501 6.3.1. */
+static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	struct select_ctx *c = cmd->ctx;
+	struct imap_view *v = &s->view;
+	bool read_only = strcmp(cmd->name, "EXAMINE") == 0;
+	bool rev1 = !imap_rev2(s);
+	struct store_err err = {0};
+	struct buf *b;
+
+	if (c->claim && c->rc < 0)
+		return imap_reply_store_err(cmd, &c->err, "SELECT");
+	/* re-read: the claim moved first_recent_uid, mail may have come */
+	if (store_mailbox_get_by_id(s->store, c->mb.id, &c->mb, &err) < 0 ||
+	    imap_view_open(v, s->store, &c->mb, read_only,
+			   c->claim ? c->first_recent : 0, &err) < 0)
+		return imap_reply_store_err(cmd, &err, "SELECT");
+	imap_enter_state(s, IMAP_STATE_SELECTED);
+	imap_session_watch(s);
+
+	imap_reply_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+			       "\\Draft)");
+	imap_reply_untagged(s, "%u EXISTS", v->count);
+	if (rev1) {
+		/* RECENT and UNSEEN are IMAP4rev1 only (RFC 9051 E.) */
+		imap_reply_untagged(s, "%u RECENT", imap_view_recent(v));
+		if (c->mb.unseen > 0) {
+			struct store_msg_iter *it = store_msg_iter_begin(
+				s->store, c->mb.id, 1, UINT32_MAX, 0);
+			struct store_msg m;
+			uint32_t msn = 0, first = 0;
+			while (store_msg_iter_next(it, &m)) {
+				msn = imap_view_msn(v, m.uid);
+				if (msn && !(m.flags & STORE_F_SEEN)) {
+					first = msn;
+					break;
+				}
+			}
+			(void)store_msg_iter_end(&it, &err);
+			if (first)
+				imap_reply_untagged(s, "OK [UNSEEN %u] First "
+						       "unseen", first);
+		}
+	}
+	imap_reply_untagged(s, "OK [UIDVALIDITY %u] UIDs valid",
+			    c->mb.uidvalidity);
+	imap_reply_untagged(s, "OK [UIDNEXT %u] Predicted next UID",
+			    c->mb.uidnext);
+	b = imap_reply_begin(s);
+	if (read_only)
+		buf_append_str(b, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+	else
+		buf_append_str(b, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
+				  "\\Deleted \\Seen \\Draft \\*)] Limited");
+	imap_reply_end(s);
+	imap_reply_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+			    (unsigned long long)c->mb.highestmodseq);
+	imap_reply_untagged(s, "OK [MAILBOXID (%s)] Ok", c->mb.mailboxid);
+	return imap_reply_ok(cmd, read_only ? "READ-ONLY" : "READ-WRITE",
+			     "%s completed", cmd->name);
+}
+
+/* RFC 9051 6.3.2 / 6.3.3:
+ *   select  = "SELECT" SP mailbox [select-params]
+ *   examine = "EXAMINE" SP mailbox [select-params]
+ *   select-params = SP "(" select-param *(SP select-param) ")"
+ * Only the CONDSTORE parameter (RFC 7162 3.1.8) is known. Selecting while
+ * a mailbox is selected first closes it, with OK [CLOSED] (RFC 9051
+ * 7.1); if the new SELECT then fails, no mailbox is selected. */
+enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	struct select_ctx *c;
+	struct store_err err = {0};
+	const char *why;
+	const char *name;
+
+	if (cmd->nargs < 1 || cmd->nargs > 2)
+		return imap_reply_bad(cmd, "Usage: %s mailbox", cmd->name);
+	name = imap_mailbox_arg(cmd, &cmd->args[0], &why);
+	if (!name)
+		return imap_reply_bad(cmd, "%s", why);
+	if (cmd->nargs == 2) {
+		struct imap_arg *l;
+		size_t n;
+		if (!imap_arg_list(&cmd->args[1], &l, &n))
+			return imap_reply_bad(cmd, "Invalid select parameters");
+		for (size_t i = 0; i < n; i++) {
+			if (!imap_arg_atom_eq(&l[i], "CONDSTORE"))
+				return imap_reply_bad(cmd, "Unknown select "
+							   "parameter");
+			s->enabled |= IMAP_ENABLED_CONDSTORE;
+		}
+	}
+	if (s->state == IMAP_STATE_SELECTED) {
+		imap_enter_state(s, IMAP_STATE_AUTHENTICATED);
+		imap_reply_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
+	c = imap_cmd_alloc(cmd, sizeof(*c));
+	cmd->ctx = c;
+	c->name = name;
+	if (store_mailbox_get(s->store, name, &c->mb, &err) < 0)
+		return imap_reply_store_err(cmd, &err, cmd->name);
+	c->claim = !imap_rev2(s) && strcmp(cmd->name, "SELECT") == 0;
+	if (!c->claim)
+		return select_finish(cmd);
+	return imap_cmd_work(cmd, claim_work, select_finish);
+}
