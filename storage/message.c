@@ -104,6 +104,7 @@ struct store_msg_iter {
 	int64_t mailbox_id;
 	uint32_t next_uid, uid_max;
 	uint64_t changedsince;
+	bool by_modseq; /* few changed rows: walk the modseq index */
 	bool eof;
 	struct msg_row *rows;
 	size_t n, pos;
@@ -115,10 +116,19 @@ static const char sql_iter[] =
 	MSG_COLS " WHERE mailbox_id = ? AND uid >= ? AND uid <= ?"
 		 " AND modseq > ? ORDER BY uid LIMIT ?";
 
+/* With CHANGEDSINCE the primary-key range scan reads every message of
+ * the range; when few messages changed (the usual case for a session
+ * catching up), the modseq index finds them directly and the sort is
+ * small. */
+static const char sql_iter_changed[] =
+	MSG_COLS " INDEXED BY message_modseq WHERE mailbox_id = ?"
+		 " AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid LIMIT ?";
+#define MODSEQ_INDEX_MAX 4096
+
 static void msg_iter_fill(struct store_msg_iter *it)
 {
 	struct store *s = it->s;
-	sqlite3_stmt *st = R(sql_iter);
+	sqlite3_stmt *st = R(it->by_modseq ? sql_iter_changed : sql_iter);
 	int rc;
 
 	it->n = it->pos = 0;
@@ -164,6 +174,21 @@ struct store_msg_iter *store_msg_iter_begin(struct store *s,
 	it->rows = xmalloc(MSGS_PER_BATCH * sizeof(*it->rows));
 	it->eof = it->next_uid > uid_max;
 	it->pos = it->n = 0;
+	if (changedsince > 0 && !it->eof) {
+		sqlite3_stmt *st = R("SELECT count(*) FROM (SELECT 1 FROM message"
+				     " INDEXED BY message_modseq"
+				     " WHERE mailbox_id = ? AND modseq > ?"
+				     " LIMIT ?)");
+		if (st) {
+			sqlite3_bind_int64(st, 1, mailbox_id);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)changedsince);
+			sqlite3_bind_int(st, 3, MODSEQ_INDEX_MAX + 1);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				it->by_modseq = sqlite3_column_int(st, 0) <=
+						MODSEQ_INDEX_MAX;
+			sqlite3_reset(st);
+		}
+	}
 	return it;
 }
 
