@@ -647,6 +647,17 @@ static void frame_release(struct frame *f)
 		free(f->raw[i]);
 }
 
+/* A part past the depth or part limit is not split: like Dovecot, it
+ * becomes an application/octet-stream leaf (its parameters kept). */
+static void truncate_part(struct mime_part *part)
+{
+	part->flags |= MIME_PART_TRUNCATED;
+	free(part->type);
+	free(part->subtype);
+	part->type = xstrdup("application");
+	part->subtype = xstrdup("octet-stream");
+}
+
 /* The header of the top frame ends at offset end (the counters there are
  * lf/bare); the body starts at body. */
 static void header_done(struct mime_parser *p, struct frame *f, uint64_t end,
@@ -672,14 +683,7 @@ static void header_done(struct mime_parser *p, struct frame *f, uint64_t end,
 	if (strcasecmp(part->type, "multipart") == 0) {
 		b = mime_param_get(part->params, part->nparams, "boundary");
 		if (limit) {
-			part->flags |= MIME_PART_TRUNCATED;
-			free(part->type);
-			free(part->subtype);
-			part->type = xstrdup("text");
-			part->subtype = xstrdup("plain");
-			params_free(part->params, part->nparams);
-			part->params = NULL;
-			part->nparams = 0;
+			truncate_part(part);
 			return;
 		}
 		part->flags |= MIME_PART_MULTIPART;
@@ -694,14 +698,7 @@ static void header_done(struct mime_parser *p, struct frame *f, uint64_t end,
 		struct frame *cf;
 
 		if (limit) {
-			part->flags |= MIME_PART_TRUNCATED;
-			free(part->type);
-			free(part->subtype);
-			part->type = xstrdup("text");
-			part->subtype = xstrdup("plain");
-			params_free(part->params, part->nparams);
-			part->params = NULL;
-			part->nparams = 0;
+			truncate_part(part);
 			return;
 		}
 		part->flags |= MIME_PART_MESSAGE;

@@ -18,9 +18,10 @@
  * Broken mail is accepted: bare LF line endings, NULs and 8-bit bytes,
  * header lines without a colon (skipped), missing final boundaries,
  * boundaries of an outer multipart inside a nested part (they close the
- * nested parts), multipart without boundary (a leaf). A part nested deeper
- * than max_depth, or beyond max_parts, is a text/plain leaf with the flag
- * MIME_PART_TRUNCATED.
+ * nested parts), multipart without boundary (no children). A multipart or
+ * message/rfc822 part nested deeper than max_depth, or beyond max_parts,
+ * is not split: it becomes an application/octet-stream leaf (parameters
+ * kept, flag MIME_PART_TRUNCATED), as Dovecot reports it.
  *
  * Offsets are physical byte offsets into the message as fed. Sizes come
  * twice: physical, and "virtual", counting every bare LF as CRLF, which is

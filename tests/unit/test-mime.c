@@ -291,7 +291,8 @@ static void test_deep_nesting(void)
 		depth++;
 	CHECK(depth == 9);
 	CHECK(q->flags & MIME_PART_TRUNCATED);
-	CHECK_STR(q->type, "text");
+	CHECK_STR(q->type, "application");
+	CHECK_STR(q->subtype, "octet-stream");
 	CHECK(q->body_end == m.len);
 	mime_part_free(&p);
 	p = mime_parse(m.data, m.len, NULL);
