@@ -337,6 +337,46 @@ def test_apop_is_off_by_default(tandem):
 
 
 @pytest.mark.tandem_config({"pop3": {"apop": "yes"}, "auth": {"failure_delay": "0"}})
+def test_apop_with_stored_secret(tandem):
+    import hashlib
+    import sqlite3
+    tandem.deliver("alice", make_msg(1))
+    # tandemctl has no APOP command yet: store the clear-text-equivalent
+    # secret where userdb_set_apop_secret() keeps it (users.apop).
+    with sqlite3.connect(str(tandem.data_dir / "users.db")) as db:
+        db.execute("UPDATE users SET apop = 'tanstaaf' WHERE name = 'alice'")
+    r = Raw(tandem.pop3_port)
+    ts = re.search(rb"<[^>]+@[^>]+>", r.greeting).group(0)
+    assert r.cmd("APOP alice " + hashlib.md5(ts + b"wrong").hexdigest()).startswith(b"-ERR [AUTH]")
+    assert r.cmd("APOP alice " + hashlib.md5(ts + b"tanstaaf").hexdigest()).startswith(b"+OK")
+    assert r.cmd("STAT").startswith(b"+OK 1 ")
+    r.cmd("QUIT")
+    # a new greeting, a new timestamp: the old digest is worthless
+    r2 = Raw(tandem.pop3_port)
+    ts2 = re.search(rb"<[^>]+@[^>]+>", r2.greeting).group(0)
+    assert ts2 != ts
+    assert r2.cmd("APOP alice " + hashlib.md5(ts + b"tanstaaf").hexdigest()).startswith(b"-ERR")
+    r2.cmd("QUIT")
+
+
+def test_legacy_uidl_is_used_when_present(tandem):
+    import sqlite3
+    for i in range(1, 3):
+        tandem.deliver("alice", make_msg(i))
+    p = login(tandem)
+    before = dict(l.split() for l in p.uidl()[1])
+    p.quit()
+    # an imported UIDL (store_msg.legacy_uidl), as an importer sets it
+    with sqlite3.connect(str(tandem.data_dir / "mail" / "alice" / "store.db")) as db:
+        db.execute("UPDATE message SET legacy_uidl = 'old-server-uidl.42' WHERE uid = 2")
+    p = login(tandem)
+    after = dict(l.split() for l in p.uidl()[1])
+    assert after == {b"1": before[b"1"], b"2": b"old-server-uidl.42"}
+    assert p.uidl(2).split()[2] == b"old-server-uidl.42"
+    p.quit()
+
+
+@pytest.mark.tandem_config({"pop3": {"apop": "yes"}, "auth": {"failure_delay": "0"}})
 def test_apop_without_stored_secret_fails(tandem):
     r = Raw(tandem.pop3_port)
     ts = re.search(rb"<[^>]+@[^>]+>", r.greeting)

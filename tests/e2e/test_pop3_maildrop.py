@@ -75,6 +75,14 @@ def test_lock_released_when_connection_drops(tandem):
             time.sleep(0.1)
 
 
+def test_lock_of_a_killed_daemon_is_not_stale(tandem):
+    a = pop(tandem)
+    tandem.kill9("pop3d")
+    tandem.start("pop3d")
+    pop(tandem).quit()
+    a.sock.close()
+
+
 @pytest.mark.tandem_config({"pop3": {"lock": "no"}})
 def test_lock_can_be_turned_off(tandem):
     a = pop(tandem)

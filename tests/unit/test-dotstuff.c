@@ -1,11 +1,17 @@
 /* test-dotstuff.c - RFC 1939 3 byte-stuffing, CRLF and TOP line counts,
- * fed whole, one byte at a time and in every two-slice split. */
+ * fed whole, one byte at a time and in every two-slice split; plus the
+ * other pure pieces of pop3d: the status-line writer and the maildrop
+ * snapshot's numbering, UIDL and UID ranges. */
 #include "t.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "buf.h"
 #include "dotstuff.h"
+#include "maildrop.h"
+#include "pop3d.h"
+#include "store.h"
 
 /* Runs the stuffer over in with slices of size step (0: whole), appending
  * to out the wire form. */
@@ -116,10 +122,114 @@ static void test_sizes(void)
 	buf_release(&out);
 }
 
+static void status(struct buf *out, bool ok, enum pop3_code code,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_reset(out);
+	va_start(ap, fmt);
+	pop3_format_status(out, ok, code, fmt, ap);
+	va_end(ap);
+}
+
+static void test_reply(void)
+{
+	struct buf out = BUF_INIT;
+	char big[2000];
+
+	status(&out, true, POP3_CODE_NONE, "%d %d", 2, 320);
+	CHECK_STR(out.data, "+OK 2 320\r\n");
+	status(&out, false, POP3_CODE_IN_USE, "locked");
+	CHECK_STR(out.data, "-ERR [IN-USE] locked\r\n");
+	status(&out, false, POP3_CODE_SYS_TEMP, "x");
+	CHECK_STR(out.data, "-ERR [SYS/TEMP] x\r\n");
+	status(&out, false, POP3_CODE_LOGIN_DELAY, "wait");
+	CHECK_STR(out.data, "-ERR [LOGIN-DELAY] wait\r\n");
+	status(&out, false, POP3_CODE_AUTH, "no");
+	CHECK_STR(out.data, "-ERR [AUTH] no\r\n");
+	/* A client-supplied CR/LF never splits the line. */
+	status(&out, false, POP3_CODE_NONE, "bad %s", "a\r\nb");
+	CHECK_STR(out.data, "-ERR bad a  b\r\n");
+	/* RFC 2449 4: at most 512 octets with the CRLF. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	status(&out, true, POP3_CODE_NONE, "%s", big);
+	CHECK(out.len == 512);
+	CHECK(memcmp(out.data + 510, "\r\n", 2) == 0);
+	buf_release(&out);
+}
+
+static void test_maildrop(void)
+{
+	struct pop3_msg msgs[6];
+	struct maildrop md = {0};
+	struct store_uid_range *r;
+	char uidl[POP3_UIDL_MAX + 1];
+	size_t count, n;
+	uint64_t octets;
+	const uint32_t uids[6] = {3, 4, 5, 9, 10, 4000000000u};
+
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < 6; i++) {
+		msgs[i].uid = uids[i];
+		msgs[i].size = 100 + (uint64_t)i;
+	}
+	md.msgs = msgs;
+	md.n = 6;
+	md.uidvalidity = 0x5f3e2a10;
+
+	CHECK(maildrop_parse_num("1") == 1);
+	CHECK(maildrop_parse_num("4294967295") == 4294967295UL);
+	CHECK(maildrop_parse_num("4294967296") == 0);
+	CHECK(maildrop_parse_num("0") == 0);
+	CHECK(maildrop_parse_num("") == 0);
+	CHECK(maildrop_parse_num("1x") == 0);
+	CHECK(maildrop_parse_num("-1") == 0);
+	CHECK(maildrop_parse_num("+1") == 0);
+	CHECK(maildrop_parse_num("99999999999999999999999") == 0);
+
+	CHECK(maildrop_get(&md, 0) == NULL);
+	CHECK(maildrop_get(&md, 1) == &msgs[0]);
+	CHECK(maildrop_get(&md, 6) == &msgs[5]);
+	CHECK(maildrop_get(&md, 7) == NULL);
+
+	maildrop_uidl(&md, &msgs[0], uidl);
+	CHECK_STR(uidl, "000000035F3E2A10");
+	maildrop_uidl(&md, &msgs[5], uidl);
+	CHECK_STR(uidl, "EE6B28005F3E2A10");
+	msgs[1].legacy_uidl = (char *)"legacy-1";
+	maildrop_uidl(&md, &msgs[1], uidl);
+	CHECK_STR(uidl, "legacy-1");
+	msgs[1].legacy_uidl = NULL;
+
+	/* DELE marks: numbers stay, the message disappears from STAT. */
+	msgs[1].deleted = msgs[2].deleted = msgs[4].deleted = true;
+	CHECK(maildrop_get(&md, 2) == NULL);
+	maildrop_stat(&md, &count, &octets);
+	CHECK(count == 3);
+	CHECK(octets == 100 + 103 + 105);
+	n = maildrop_uid_ranges(&md, MAILDROP_DELETED, &r);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK(r[0].lo == 4 && r[0].hi == 5);
+		CHECK(r[1].lo == 10 && r[1].hi == 10);
+	}
+	free(r);
+	n = maildrop_uid_ranges(&md, MAILDROP_RETRIEVED, &r);
+	CHECK(n == 0 && r == NULL);
+	maildrop_rset(&md);
+	maildrop_stat(&md, &count, &octets);
+	CHECK(count == 6);
+	CHECK(maildrop_get(&md, 2) == &msgs[1]);
+}
+
 int main(void)
 {
 	test_retr();
 	test_top();
 	test_sizes();
+	test_reply();
+	test_maildrop();
 	return t_done();
 }
