@@ -38,7 +38,9 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
 	/* re-read: the claim moved first_recent_uid, mail may have come */
 	if (store_mailbox_get_by_id(s->store, c->mb.id, &c->mb, &err) < 0 ||
 	    imap_view_open(v, s->store, &c->mb, read_only,
-			   c->claim ? c->first_recent : 0, &err) < 0)
+			   c->claim ? c->first_recent
+				    : c->mb.first_recent_uid,
+			   &err) < 0)
 		return imap_reply_store_err(cmd, &err, "SELECT");
 	imap_enter_state(s, IMAP_STATE_SELECTED);
 	imap_session_watch(s);
