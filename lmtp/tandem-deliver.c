@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 	struct userdb *db = NULL;
 	struct lmtp_target target;
 	struct store *st = NULL;
-	struct store_spool *sp;
+	struct store_spool *sp = NULL;
 	struct store_err serr;
 	struct store_append_res res;
 	int c, rc;
@@ -217,21 +217,24 @@ int main(int argc, char **argv)
 	config_init(&cfg);
 	if (config_load(&cfg, config_path, &err) < 0) {
 		log_error(NULL, "%s", err.data);
-		return EX_CONFIG;
+		rc = EX_CONFIG;
+		goto out;
 	}
 	log_init("tandem-deliver", cfg.log_level, cfg.log_syslog);
-	if (drop_privileges(&cfg) < 0)
-		return EX_CONFIG;
-
+	if (drop_privileges(&cfg) < 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
 	buf_reset(&err);
 	if (userdb_open(cfg.data_dir, false, &db, &err) < 0) {
 		log_error(NULL, "user database: %s", err.data);
-		return EX_TEMPFAIL;
+		rc = EX_TEMPFAIL;
+		goto out;
 	}
 	if (resolve_user(db, argv[optind], &target) < 0) {
 		log_error(NULL, "no such user: %s", argv[optind]);
-		userdb_close(&db);
-		return EX_NOUSER;
+		rc = EX_NOUSER;
+		goto out;
 	}
 	if (!mailbox && cfg.lmtp_detail_mailbox && target.detail[0])
 		mailbox = target.detail;
@@ -239,8 +242,8 @@ int main(int argc, char **argv)
 	store_global_init(NULL, cfg.data_dir);
 	if (store_open(target.user, true, &st, &serr) < 0) {
 		log_error(NULL, "store of %s: %s", target.user, serr.msg);
-		userdb_close(&db);
-		return EX_TEMPFAIL;
+		rc = EX_TEMPFAIL;
+		goto out;
 	}
 	sp = store_spool_new();
 	/* RFC 5321 4.4: the delivering agent records the envelope sender;

@@ -449,3 +449,24 @@ def test_one_recipient_store_busy_gets_451_others_250(tandem):
         b"Return-Path: <s@example.net>\r\nSubject: busy\r\n\r\nb\r\n"]
     assert pop3_messages(t, "alice", "secret") == [
         b"Return-Path: <s@example.net>\r\nSubject: busy\r\n\r\nb\r\n"]
+
+
+@NO_RECEIVED
+def test_smtplib_lmtp_single_recipient(tandem):
+    """Python's smtplib.LMTP (single recipient only: cpython issue 76984),
+    over TCP and over the unix socket (a host starting with '/')."""
+    import smtplib
+    t = tandem
+    msg = b"Subject: smtplib\r\n\r\nline\r\n.starts with a dot\r\n"
+    with smtplib.LMTP("127.0.0.1", t.lmtp_port) as s:
+        assert s.sendmail("s@example.net", ["alice@example.org"], msg) == {}
+    with smtplib.LMTP(str(t.lmtp_socket)) as s:
+        assert s.sendmail("s@example.net", ["alice@example.org"], msg,
+                          mail_options=["BODY=8BITMIME"]) == {}
+        try:
+            s.sendmail("s@example.net", ["nobody@example.org"], msg)
+            raise AssertionError("unknown user accepted")
+        except smtplib.SMTPRecipientsRefused as e:
+            assert e.recipients["nobody@example.org"][0] == 550
+    want = b"Return-Path: <s@example.net>\r\n" + msg
+    assert pop3_messages(t, "alice", "secret") == [want, want]
