@@ -7,6 +7,14 @@
 #include "store.h"
 #include "xalloc.h"
 
+/* SIGHUP: the config was reloaded in place; EXPIRE may have been turned
+ * on. */
+static void pop3_reload(struct daemon *d, void *arg)
+{
+	(void)d;
+	pop3_expire_start(arg);
+}
+
 static void pop3_stop(struct daemon *d, void *arg)
 {
 	(void)d;
@@ -33,5 +41,5 @@ int main(int argc, char **argv)
 	d.on_stop = pop3_stop;
 	daemon_ready(&d);
 	pop3_expire_start(&srv);
-	return daemon_run(&d, NULL, NULL);
+	return daemon_run(&d, pop3_reload, &srv);
 }
