@@ -698,7 +698,10 @@ static int tls_input(struct conn *c)
 			log_debug(NULL, "conn %lu rip=%s: TLS handshake: %s",
 				  c->info.id, c->info.rip,
 				  gnutls_strerror((int)r));
-			conn_flush(c); /* the alert */
+			/* Tell the client why (protocol_version,
+			 * handshake_failure...), then close. */
+			gnutls_alert_send_appropriate(t->s, (int)r);
+			conn_flush(c);
 			conn_abort(c);
 			return -1;
 		}

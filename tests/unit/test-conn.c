@@ -642,8 +642,13 @@ static bool make_cert(struct config *cfg)
 		 "certtool --generate-privkey --key-type=ecdsa "
 		 "--outfile %s/key.pem >/dev/null 2>&1 && "
 		 "certtool --generate-self-signed --load-privkey %s/key.pem "
-		 "--template %s/tmpl --outfile %s/cert.pem >/dev/null 2>&1",
-		 tmpdir, tmpdir, tmpdir, tmpdir);
+		 "--template %s/tmpl --outfile %s/cert.pem >/dev/null 2>&1 && "
+		 "certtool --generate-privkey --key-type=ecdsa "
+		 "--outfile %s/key2.pem >/dev/null 2>&1 && "
+		 "certtool --generate-self-signed --load-privkey %s/key2.pem "
+		 "--template %s/tmpl --outfile %s/cert2.pem >/dev/null 2>&1",
+		 tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir,
+		 tmpdir);
 	if (system(cmd) != 0)
 		return false;
 	free(cfg->tls_cert);
@@ -850,6 +855,74 @@ static void measure_tls_idle(int port)
 	waitpid(pid, NULL, 0);
 }
 
+/* SIGHUP reload: a live session keeps the credentials it started with,
+ * a new one gets the new certificate. */
+static struct config *reload_cfg;
+static _Atomic int reloaded;
+static uv_async_t reload_async;
+
+static void reload_cb(uv_async_t *a)
+{
+	struct buf err = BUF_INIT;
+
+	free(reload_cfg->tls_cert);
+	free(reload_cfg->tls_key);
+	reload_cfg->tls_cert = xasprintf("%s/cert2.pem", tmpdir);
+	reload_cfg->tls_key = xasprintf("%s/key2.pem", tmpdir);
+	reloaded = conn_tls_load(reload_cfg, &err) == 0 ? 1 : -1;
+	buf_release(&err);
+}
+
+static bool peer_cert(struct tls_client *tc, struct buf *out)
+{
+	unsigned n = 0;
+	const gnutls_datum_t *d = gnutls_certificate_get_peers(tc->s, &n);
+
+	if (d == NULL || n == 0)
+		return false;
+	buf_append(out, d[0].data, d[0].size);
+	return true;
+}
+
+static void *client_reload(void *arg)
+{
+	struct result *r = arg;
+	int fa = connect_tcp(AF_INET, r->port), fb;
+	struct tls_client a, b;
+	struct buf ca = BUF_INIT, cb = BUF_INIT;
+
+	if (tls_client_start(&a, fa, NULL) != 0)
+		goto out;
+	tls_recv_line(&a, r->line[0], sizeof(r->line[0]));
+	peer_cert(&a, &ca);
+	uv_async_send(&reload_async);
+	while (reloaded == 0)
+		usleep(1000);
+	/* The old session goes on, on the old credentials. */
+	tls_send_str(&a, "old\r\n");
+	tls_recv_line(&a, r->line[1], sizeof(r->line[1]));
+	fb = connect_tcp(AF_INET, r->port);
+	if (tls_client_start(&b, fb, NULL) == 0) {
+		tls_recv_line(&b, r->line[2], sizeof(r->line[2]));
+		peer_cert(&b, &cb);
+		r->bytes = ca.len && cb.len &&
+			   (ca.len != cb.len || memcmp(ca.data, cb.data, ca.len));
+		tls_send_str(&b, "QUIT\r\n");
+		tls_recv_line(&b, r->line[3], sizeof(r->line[3]));
+	}
+	tls_client_end(&b);
+	close(fb);
+	tls_send_str(&a, "QUIT\r\n");
+	tls_recv_line(&a, r->line[4], sizeof(r->line[4]));
+out:
+	tls_client_end(&a);
+	close(fa);
+	buf_release(&ca);
+	buf_release(&cb);
+	client_done();
+	return NULL;
+}
+
 static void test_tls(void)
 {
 	struct config cfg;
@@ -917,6 +990,20 @@ static void test_tls(void)
 	CHECK(r.bytes == 0);          /* and the connection is gone */
 	CHECK(strstr(srv.seen.data + mark, "still there") == NULL);
 
+	memset(&r, 0, sizeof(r));
+	r.port = tls_port;
+	reload_cfg = &cfg;
+	uv_async_init(srv.loop, &reload_async, reload_cb);
+	run_client(client_reload, &r);
+	uv_close((uv_handle_t *)&reload_async, NULL);
+	CHECK(reloaded == 1);
+	CHECK_STR(r.line[0], "HELLO\r\n");
+	CHECK_STR(r.line[1], "T:old\r\n");
+	CHECK_STR(r.line[2], "HELLO\r\n");
+	CHECK(r.bytes == 1); /* the new connection saw the new certificate */
+	CHECK_STR(r.line[3], "BYE\r\n");
+	CHECK_STR(r.line[4], "BYE\r\n");
+
 	/* Reload with no cert: TLS off for new connections. */
 	free(cfg.tls_cert);
 	cfg.tls_cert = xstrdup("");
@@ -930,6 +1017,8 @@ static void test_tls(void)
 	buf_reset(&err);
 	free(cfg.tls_cert);
 	cfg.tls_cert = xasprintf("%s/cert.pem", tmpdir);
+	free(cfg.tls_key);
+	cfg.tls_key = xasprintf("%s/key.pem", tmpdir);
 	free(cfg.tls_priority);
 	cfg.tls_priority = xstrdup("NORMAL:+BOGUS-THING");
 	CHECK(conn_tls_load(&cfg, &err) < 0);
