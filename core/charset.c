@@ -62,6 +62,9 @@ void charset_utf8_sanitize(const char *s, size_t n, struct buf *out)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0;
 
+	if (n == 0)
+		return;
+
 	while (i < n) {
 		size_t len = utf8_seq(p + i, n - i);
 
@@ -112,6 +115,8 @@ bool charset_to_utf8(const char *cs, const char *s, size_t n,
 	size_t inleft = n;
 	char tmp[4096];
 
+	if (n == 0)
+		return cs != NULL && (charset_is_utf8(cs) || strlen(cs) <= 64);
 	if (cs == NULL || *cs == '\0' || strlen(cs) > 64) {
 		charset_utf8_sanitize(s, n, out);
 		return false;

@@ -720,13 +720,11 @@ static void frame_end(struct mime_parser *p, uint64_t end, uint64_t lf,
 
 	if (f->state == F_HDR) {
 		header_done(p, f, end, lf, bare, end);
+		/* header_done may have pushed the (empty) message of a
+		 * message/rfc822 part: end it too */
+		if (p->stack[p->depth - 1].part != part)
+			frame_end(p, end, lf, bare);
 		f = &p->stack[p->depth - 1];
-		if (f->part != part) { /* header_done pushed an rfc822 child */
-			frame_release(f);
-			p->depth--;
-			f = &p->stack[p->depth - 1];
-			f->part->children->hdr_start = end;
-		}
 	}
 	if (end < part->body_start)
 		end = part->body_start;

@@ -160,11 +160,16 @@ static void emit(struct field_filter *f, char c)
 static void name_done(struct field_filter *f)
 {
 	size_t n = f->nlen;
+	bool listed = false;
 
-	while (n > 0 && (f->name[n - 1] == ' ' || f->name[n - 1] == '\t'))
-		n--;
-	f->nlen = n;
-	f->keep = name_listed(f) != f->not;
+	if (n <= sizeof(f->name)) {
+		while (n > 0 &&
+		       (f->name[n - 1] == ' ' || f->name[n - 1] == '\t'))
+			n--;
+		f->nlen = n;
+		listed = name_listed(f);
+	}
+	f->keep = listed != f->not;
 	f->in_name = false;
 	if (f->keep)
 		for (size_t i = 0; i < f->line.len; i++)

@@ -264,6 +264,22 @@ static void test_empty_parts_and_eof(void)
 	mime_part_free(&p);
 	check_slicing(m, strlen(m));
 
+	/* a message/rfc822 header cut by the end of input (fuzzer find) */
+	m = "Content-Type: message/rfc822\n"
+	    "Content-Description: cut";
+	p = parse_str(m);
+	CHECK(p->flags & MIME_PART_MESSAGE);
+	CHECK(p->children != NULL && p->children->type != NULL);
+	mime_part_free(&p);
+	check_slicing(m, strlen(m));
+	m = "Content-Type: multipart/mixed; boundary=A\r\n\r\n--A\r\n"
+	    "Content-Type: message/rfc822\r\n--A--\r\n";
+	p = parse_str(m);
+	CHECK(p->children != NULL && p->children->children != NULL &&
+	      p->children->children->type != NULL);
+	mime_part_free(&p);
+	check_slicing(m, strlen(m));
+
 	p = parse_str("");
 	CHECK(p->hdr_size == 0 && p->body_size == 0);
 	mime_part_free(&p);
