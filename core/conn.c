@@ -482,6 +482,7 @@ static void maybe_finish_close(struct conn *c)
 		return;
 	buf_release(&c->out);
 	buf_release(&c->wb);
+	c->wb_off = 0;
 	if (uv_shutdown(&c->req.shutdown, &c->h.stream, shutdown_cb) < 0)
 		final_close(c);
 	else
@@ -691,10 +692,21 @@ static int tls_input(struct conn *c)
 	ssize_t r;
 
 	if (!t->hs_done) {
-		r = gnutls_handshake(t->s);
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		/* Non-blocking: each call advances as far as the bytes in
+		 * cin allow; a warning alert just means call again. */
+		int tries = 0;
+
+		do
+			r = gnutls_handshake(t->s);
+		while (++tries < 64 &&
+		       (r == GNUTLS_E_INTERRUPTED ||
+			(r < 0 && r != GNUTLS_E_AGAIN &&
+			 !gnutls_error_is_fatal((int)r))));
+		if (tries >= 64 && r < 0 && r != GNUTLS_E_AGAIN)
+			r = GNUTLS_E_INTERNAL_ERROR; /* give up on it */
+		if (r == GNUTLS_E_AGAIN)
 			return 0;
-		if (r < 0 && gnutls_error_is_fatal((int)r)) {
+		if (r < 0) {
 			log_debug(NULL, "conn %lu rip=%s: TLS handshake: %s",
 				  c->info.id, c->info.rip,
 				  gnutls_strerror((int)r));
@@ -705,8 +717,6 @@ static int tls_input(struct conn *c)
 			conn_abort(c);
 			return -1;
 		}
-		if (r < 0)
-			return 0;
 		t->hs_done = true;
 		c->info.tls = true;
 		emit(c, CONN_TLS_READY);

@@ -115,7 +115,9 @@ bool conn_tls_available(void);
 /* (Re)arms the one timer of the connection; 0 disarms it. */
 void conn_set_timeout(struct conn *c, unsigned ms);
 
-/* Flushes queued output, then closes. CONN_CLOSED follows. */
+/* Flushes queued output, then closes. CONN_CLOSED follows. Input still
+ * buffered is discarded at once (as by conn_starttls): a session takes
+ * its line out of conn_input() before running the command. */
 void conn_close(struct conn *c);
 /* Closes at once, dropping queued output. CONN_CLOSED follows. */
 void conn_abort(struct conn *c);
