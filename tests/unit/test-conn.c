@@ -541,6 +541,24 @@ static void *client_half_close(void *arg)
 	return NULL;
 }
 
+/* The peer half-closes while the session has input paused: the buffered
+ * command still runs after the resume, then the connection closes. */
+static void *client_pause_eof(void *arg)
+{
+	struct result *r = arg;
+	int fd = connect_tcp(AF_INET, r->port);
+
+	recv_line(fd, r->line[0], sizeof(r->line[0]));
+	send_str(fd, "PAUSE\r\npending\r\n");
+	shutdown(fd, SHUT_WR);
+	recv_line(fd, r->line[1], sizeof(r->line[1]));
+	recv_line(fd, r->line[2], sizeof(r->line[2]));
+	r->eof = recv_all(fd, NULL, 0, 1024) == 0;
+	close(fd);
+	client_done();
+	return NULL;
+}
+
 static void *client_abort_toolong(void *arg)
 {
 	struct result *r = arg;
@@ -884,6 +902,21 @@ static bool peer_cert(struct tls_client *tc, struct buf *out)
 	return true;
 }
 
+/* Plaintext to an implicit-TLS port: an alert or nothing, then EOF; the
+ * session never sees the bytes. */
+static void *client_garbage_tls(void *arg)
+{
+	struct result *r = arg;
+	int fd = connect_tcp(AF_INET, r->port);
+
+	send_str(fd, "GET / HTTP/1.0\r\n\r\n");
+	r->bytes = recv_all(fd, NULL, 0, 1024);
+	r->eof = true;
+	close(fd);
+	client_done();
+	return NULL;
+}
+
 static void *client_reload(void *arg)
 {
 	struct result *r = arg;
@@ -992,6 +1025,14 @@ static void test_tls(void)
 
 	memset(&r, 0, sizeof(r));
 	r.port = tls_port;
+	mark = srv.seen.len;
+	run_client(client_garbage_tls, &r);
+	CHECK(r.eof);
+	CHECK(r.bytes < 64); /* at most an alert record */
+	CHECK(srv.seen.len == mark);
+
+	memset(&r, 0, sizeof(r));
+	r.port = tls_port;
 	reload_cfg = &cfg;
 	uv_async_init(srv.loop, &reload_async, reload_cb);
 	run_client(client_reload, &r);
@@ -1088,6 +1129,13 @@ int main(void)
 	run_client(client_half_close, &r);
 	CHECK_STR(r.line[0], "HELLO\r\n");
 	CHECK_STR(r.line[1], "last words\r\n");
+	CHECK(r.eof);
+
+	memset(&r, 0, sizeof(r));
+	r.port = port;
+	run_client(client_pause_eof, &r);
+	CHECK_STR(r.line[1], "PAUSED\r\n");
+	CHECK_STR(r.line[2], "pending\r\n");
 	CHECK(r.eof);
 
 	memset(&r, 0, sizeof(r));
