@@ -473,3 +473,26 @@ def test_smtplib_lmtp_single_recipient(tandem):
             assert e.recipients["nobody@example.org"][0] == 550
     want = b"Return-Path: <s@example.net>\r\n" + msg
     assert pop3_messages(t, "alice", "secret") == [want, want]
+
+
+@pytest.mark.tandem_config({"limits": {"max_line": "1024", "max_bad_commands": "5"}})
+def test_abuse_long_lines_nul_and_bad_commands(tandem):
+    t = tandem
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    # A line over max_line: 500 5.5.6, the rest of it skipped, the session
+    # goes on (RFC 5321 4.5.3.1.4).
+    c.send(b"NOOP " + b"x" * 5000 + b"\r\n")
+    code, text = c.reply()
+    assert (code, text[0][:5]) == (500, "5.5.6")
+    assert c.cmd("NOOP")[0] == 250
+    # A NUL in a command line is refused.
+    c.send(b"NO\x00OP\r\n")
+    assert c.reply()[0] == 500
+    # Garbage piles up to max_bad_commands: 421 and the connection closes.
+    for _ in range(2):
+        assert c.cmd("BOGUS")[0] == 500
+    c.send(b"BOGUS\r\n")
+    assert c.reply()[0] == 500
+    assert c.reply()[0] == 421
+    assert c.f.read() == b""
