@@ -43,6 +43,8 @@ static const struct imap_cmd_def commands[] = {
 	CMD("CHECK", imap_cmd_check, IMAP_STATE_SELECTED, 0),
 	CMD("CLOSE", imap_cmd_close, IMAP_STATE_SELECTED, 0),
 	CMD("UNSELECT", imap_cmd_close, IMAP_STATE_SELECTED, 0),
+	CMD("FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
+	CMD("UID FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
 };
 
 const struct imap_cmd_def *imap_command_find(const char *name)

@@ -190,6 +190,12 @@ void imap_reply_end(struct imap_session *s)
 	buf_shrink(&s->out, 65536);
 }
 
+void imap_reply_flush(struct imap_session *s)
+{
+	queue(s, s->out.data, s->out.len);
+	buf_reset(&s->out);
+}
+
 void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;

@@ -293,6 +293,11 @@ void imap_cmd_finish(struct imap_cmd *cmd);
  * queues it. */
 struct buf *imap_reply_begin(struct imap_session *s);
 void imap_reply_end(struct imap_session *s);
+/* Queues what the reply buffer holds so far without ending the reply (no
+ * CRLF) and empties the buffer: a long literal (FETCH BODY[]) is appended
+ * and flushed in slices, then the reply goes on in the same buffer and
+ * ends with imap_reply_end(). */
+void imap_reply_flush(struct imap_session *s);
 /* "* " fmt CRLF in one call. */
 void imap_reply_untagged(struct imap_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
