@@ -24,15 +24,16 @@
  *
  *    Declare it below ("Handlers"), one line, and add one line to the
  *    table in commands.c:
- *        { "FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN },
- *        { "UID FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_UID },
+ *        CMD("FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
+ *        CMD("UID FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
  *    ("UID FETCH" arrives as one name; cmd->uid tells the handler.) If it
- *    adds a capability, add one line to imap_capabilities[] in commands.c.
+ *    adds a capability, add one line to imap_capabilities_list[] in
+ *    commands.c (CONDSTORE, UIDPLUS, MOVE, IDLE, ... once they work).
  *    The file is picked up by imapd/meson.build (the name is planned).
  * 2. Unfinished commands. A handler returns IMAP_CMD_DONE once its tagged
  *    reply is queued, or IMAP_CMD_MORE when it is not finished; then
- *    exactly one of these is pending, and input stays paused until the
- *    command ends:
+ *    one of these is pending (IDLE: a raw line and on_change together),
+ *    and no new command is read until the command ends:
  *    - a continuation: imap_cmd_set_cont(cmd, fn). fn(cmd) is called again
  *      when the output queue is below the low watermark (at once if it is
  *      not full). Bulk producers (FETCH BODY[]) loop while
@@ -46,7 +47,11 @@
  *    - a raw line: imap_cmd_read_line(cmd, fn): the next client line is
  *      given to fn(cmd, line, len) (AUTHENTICATE responses, IDLE's DONE).
  *    - an external event (IDLE): set cmd->on_change; it is called when the
- *      store reports a change; finish with imap_cmd_finish(cmd).
+ *      store reports a change (SELECTED only: the watch is added by
+ *      SELECT); it calls imap_view_sync(s, true) to send the updates and
+ *      returns IMAP_CMD_MORE, or DONE once a tagged reply is queued. IDLE
+ *      = "+ idling", set on_change, return imap_cmd_read_line(cmd, fn)
+ *      where fn checks for "DONE".
  *    When something other than the session called your code (a timer of
  *    your own), end the command with imap_cmd_finish(cmd) after queuing
  *    the tagged reply.
@@ -57,12 +62,21 @@
  *    exactly once when the command is freed, however it ends.
  * 4. Mailbox updates. Untagged EXISTS/EXPUNGE/FETCH FLAGS for changes
  *    made by anyone are sent by imap_reply_tagged() before the tagged line
- *    (mailbox-view.c), except EXPUNGE for commands flagged
- *    IMAP_CMDF_USES_MSN (RFC 9051 7.5.1: not during FETCH, STORE, SEARCH
- *    by MSN). A command that changes the selected mailbox itself needs
- *    nothing special: the view compares the store's HIGHESTMODSEQ.
- *    The literal of APPEND is streamed: set the .literal and .chunk hooks
- *    in its table entry (see struct imap_cmd_def).
+ *    (mailbox-view.c), except for commands flagged IMAP_CMDF_USES_MSN
+ *    (RFC 9051 7.5.1: no EXPUNGE during FETCH, STORE, SEARCH by MSN): then
+ *    all updates wait for the next command. A command that changes the
+ *    selected mailbox itself needs nothing special: the view compares
+ *    the store's HIGHESTMODSEQ with what it reported (STORE's own FETCH
+ *    replies may then be repeated once as updates; RFC 9051 allows it).
+ *    MSN <-> UID: s->view.uids[msn - 1], imap_view_msn(&s->view, uid).
+ * 5. Literals. By default a literal is buffered as an argument (up to
+ *    [limits] max_line for the whole command; beyond, tagged NO/BAD
+ *    [TOOBIG] and, for "{n+}", the bytes are skipped). The session sends
+ *    "+ Ready for literal data" for synchronizing literals itself. APPEND
+ *    streams: set the .literal and .chunk hooks in its table entry (see
+ *    struct imap_cmd_def); .literal checks [limits] max_literal (reply
+ *    NO [TOOBIG] and return IMAP_LITERAL_REJECT) and opens a store spool
+ *    in cmd->ctx; .chunk writes to it; fn runs at the end of the line.
  */
 #ifndef TANDEM_IMAP_SESSION_H
 #define TANDEM_IMAP_SESSION_H
