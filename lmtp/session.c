@@ -45,8 +45,9 @@
 /* What is true in each state:
  *   INIT     the 220 greeting was sent; no LHLO yet, so no transaction.
  *   READY    LHLO done, no transaction: MAIL may start one.
- *   MAIL     MAIL accepted: RCPTs add recipients (each holding a store
- *            reference); DATA or BDAT starts the content.
+ *   MAIL     MAIL accepted: RCPTs add recipients (users that exist; their
+ *            stores are opened by the worker); DATA or BDAT starts the
+ *            content.
  *   DATA     content bytes up to the "." line go through the decoder into
  *            the spool.
  *   BDAT     the bytes of one BDAT chunk are being read (into the spool,
@@ -69,8 +70,8 @@ struct lmtp_rcpt {
 	/* set at RCPT, on the loop thread */
 	char addr[SMTP_ADDR_MAX];
 	struct lmtp_target target;
+	/* set by the worker; the reference is dropped at txn_reset */
 	struct store *store;
-	/* set by the worker */
 	int rc;
 	struct store_err err;
 	struct store_append_res res;
@@ -266,6 +267,13 @@ static void delivery_run(void *arg)
 		struct lmtp_rcpt *r = &s->rcpts[i];
 
 		memset(&r->err, 0, sizeof(r->err));
+		/* Opening may create the store (first mail of a user): file
+		 * work, so here rather than at RCPT on the loop thread. */
+		if (!r->store && store_open(r->target.user, true, &r->store,
+					    &r->err) < 0) {
+			r->rc = -1;
+			continue;
+		}
 		r->rc = deliver_append(r->store,
 				       s->use_detail ? r->target.detail : NULL,
 				       s->spool, &r->res, &r->mailbox, &r->err);
@@ -547,8 +555,6 @@ static void cmd_rcpt(struct lmtp_session *s, const struct smtp_cmd *cmd)
 	enum smtp_parse_result r;
 	struct lmtp_target target;
 	struct lmtp_rcpt *rc;
-	struct store *st;
-	struct store_err err;
 
 	if (s->state != LMTP_STATE_MAIL || s->used_bdat) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -575,12 +581,6 @@ static void cmd_rcpt(struct lmtp_session *s, const struct smtp_cmd *cmd)
 		reply(s, "550 5.1.1 <%s> User unknown", path.addr);
 		return;
 	}
-	if (store_open(target.user, true, &st, &err) < 0) {
-		log_error(&s->log, "store of %s: %s", target.user, err.msg);
-		reply(s, "451 4.3.0 <%s> Temporary failure, try again later",
-		      path.addr);
-		return;
-	}
 	if (s->nrcpts == s->rcpts_cap) {
 		s->rcpts_cap = s->rcpts_cap ? 2 * s->rcpts_cap : 4;
 		s->rcpts = xrealloc(s->rcpts,
@@ -590,7 +590,6 @@ static void cmd_rcpt(struct lmtp_session *s, const struct smtp_cmd *cmd)
 	memset(rc, 0, sizeof(*rc));
 	memcpy(rc->addr, path.addr, sizeof(rc->addr));
 	rc->target = target;
-	rc->store = st;
 	reply(s, "250 2.1.5 <%s> Ok", path.addr);
 }
 
