@@ -45,6 +45,15 @@ static const struct imap_cmd_def commands[] = {
 	CMD("UNSELECT", imap_cmd_close, IMAP_STATE_SELECTED, 0),
 	CMD("FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
 	CMD("UID FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
+	CMD("STORE", imap_cmd_store, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN | IMAP_CMDF_WRITE),
+	CMD("UID STORE", imap_cmd_store, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
+	CMD("EXPUNGE", imap_cmd_expunge, IMAP_STATE_SELECTED, IMAP_CMDF_WRITE),
+	CMD("UID EXPUNGE", imap_cmd_expunge, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
+	CMD("COPY", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
+	CMD("UID COPY", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
+	CMD("MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_WRITE),
+	CMD("UID MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
+	CMD("IDLE", imap_cmd_idle, IMAP_STATES_AUTH, 0),
 };
 
 const struct imap_cmd_def *imap_command_find(const char *name)
@@ -79,6 +88,8 @@ static const struct {
 	{"LIST-STATUS", CAP_POSTAUTH},   /* RFC 5819 */
 	{"SPECIAL-USE", CAP_POSTAUTH},   /* RFC 6154 */
 	{"UTF8=ACCEPT", CAP_POSTAUTH},   /* RFC 6855 */
+	{"IDLE", CAP_POSTAUTH},          /* RFC 2177 */
+	{"MOVE", CAP_POSTAUTH},          /* RFC 6851 */
 };
 
 void imap_capabilities(struct imap_session *s, struct buf *out)
