@@ -69,6 +69,7 @@ struct frame {
 	int cur;	     /* field index being collected, or -1 */
 	struct buf field;    /* its value so far */
 	size_t kept;	     /* bytes kept for this part's fields */
+	size_t *total;	     /* bytes kept for the whole message */
 	char *raw[CF_COUNT]; /* Content-* values */
 };
 
@@ -79,6 +80,7 @@ struct mime_parser {
 	size_t depth, cap;
 	unsigned nparts;
 	bool overflow; /* part limit reached: boundaries no longer split */
+	size_t kept_total; /* header field bytes kept, all parts */
 
 	uint64_t off;	     /* offset of the next byte fed */
 	uint64_t line_start; /* offset of the current line */
@@ -562,12 +564,16 @@ static void field_add(struct frame *f, const char *s, size_t n)
 {
 	size_t room = MIME_MAX_FIELD - f->field.len;
 
-	if (f->kept >= MIME_MAX_PART_HEADER)
+	if (f->kept >= MIME_MAX_PART_HEADER ||
+	    *f->total >= MIME_MAX_MESSAGE_HEADER)
 		return;
 	if (n > room)
 		n = room;
 	if (n > MIME_MAX_PART_HEADER - f->kept)
 		n = MIME_MAX_PART_HEADER - f->kept;
+	if (n > MIME_MAX_MESSAGE_HEADER - *f->total)
+		n = MIME_MAX_MESSAGE_HEADER - *f->total;
+	*f->total += n;
 	/* NULs would cut the C string: keep them out */
 	for (size_t i = 0; i < n; i++)
 		buf_append_c(&f->field, s[i] == '\0' ? ' ' : s[i]);
@@ -628,6 +634,7 @@ static struct frame *push(struct mime_parser *p, struct mime_part *part)
 	f->state = F_HDR;
 	f->cur = -1;
 	buf_init(&f->field);
+	f->total = &p->kept_total;
 	f->lf_hdr = p->lf;
 	f->bare_hdr = p->bare;
 	if (p->depth >= 2) {

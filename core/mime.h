@@ -51,6 +51,10 @@ struct buf;
 #define MIME_MAX_FIELD 8192
 /* Bytes kept of all the header field values of one part. */
 #define MIME_MAX_PART_HEADER 65536
+/* Bytes kept of the header fields of all parts of one message: with
+ * the part limit, this bounds a parse result (past it, later parts keep
+ * their offsets and sizes but lose their fields). */
+#define MIME_MAX_MESSAGE_HEADER (1024 * 1024)
 /* Longest boundary recognised (RFC 2046 allows 70; be generous). */
 #define MIME_MAX_BOUNDARY 200
 

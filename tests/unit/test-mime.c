@@ -348,6 +348,35 @@ static void test_part_limit(void)
 	buf_release(&m);
 }
 
+/* The header bytes kept for one message are bounded. */
+static void test_header_budget(void)
+{
+	struct buf m = BUF_INIT;
+	struct mime_part *p;
+	size_t kept = 0, with = 0;
+	char desc[8001];
+
+	memset(desc, 'd', sizeof(desc) - 1);
+	desc[sizeof(desc) - 1] = '\0';
+	buf_append_str(&m, "Content-Type: multipart/mixed; boundary=x\r\n\r\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&m, "--x\r\nContent-Description: %s\r\n\r\nb\r\n",
+			   desc);
+	p = mime_parse(m.data, m.len, NULL);
+	CHECK(mime_part_nchildren(p) == 300);
+	for (struct mime_part *c = p->children; c; c = c->next) {
+		if (c->description != NULL && *c->description != '\0') {
+			kept += strlen(c->description);
+			with++;
+		}
+		CHECK(c->body_size == 1 || c->next == NULL);
+	}
+	CHECK(kept <= MIME_MAX_MESSAGE_HEADER);
+	CHECK(with > 100 && with < 300);
+	mime_part_free(&p);
+	buf_release(&m);
+}
+
 static void test_rfc2231(void)
 {
 	const char *m =
@@ -480,6 +509,7 @@ int main(void)
 	test_empty_parts_and_eof();
 	test_deep_nesting();
 	test_part_limit();
+	test_header_budget();
 	test_rfc2231();
 	test_digest();
 	test_garbage_blob();
