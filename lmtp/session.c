@@ -268,7 +268,16 @@ static void delivery_run(void *arg)
 
 		memset(&r->err, 0, sizeof(r->err));
 		/* Opening may create the store (first mail of a user): file
-		 * work, so here rather than at RCPT on the loop thread. */
+		 * work, so here rather than at RCPT on the loop thread. A
+		 * user deleted since RCPT gets no new store. */
+		if (!r->store && !userdb_exists(s->srv->userdb,
+						r->target.user)) {
+			r->err.code = STORE_ERR_NOTFOUND;
+			snprintf(r->err.msg, sizeof(r->err.msg),
+				 "user deleted since RCPT");
+			r->rc = -1;
+			continue;
+		}
 		if (!r->store && store_open(r->target.user, true, &r->store,
 					    &r->err) < 0) {
 			r->rc = -1;

@@ -378,6 +378,8 @@ def test_detail_mailbox(tandem):
     assert code == 250 and text[0].endswith(" in INBOX")
     assert pop3_messages(t, "alice", "secret") == [
         b"Return-Path: <s@example.net>\r\nSubject: d2\r\n\r\n2\r\n"]
+    status = t.ctl("mailbox", "status", "alice", "Trash").stdout.decode()
+    assert "messages 1" in status.splitlines(), status
     if "imapd" in t.procs:
         import imaplib
         m = imaplib.IMAP4("127.0.0.1", t.imap_port, timeout=30)
@@ -398,6 +400,8 @@ def test_detail_mailbox_off(tandem):
     code, text = deliver_one(t, "alice+Trash@example.org", b"Subject: d\r\n\r\n1\r\n")
     assert code == 250 and text[0].endswith(" in INBOX")
     assert len(pop3_messages(t, "alice", "secret")) == 1
+    status = t.ctl("mailbox", "status", "alice", "Trash").stdout.decode()
+    assert "messages 0" in status.splitlines(), status
 
 
 @NO_RECEIVED
@@ -496,3 +500,22 @@ def test_abuse_long_lines_nul_and_bad_commands(tandem):
     assert c.reply()[0] == 500
     assert c.reply()[0] == 421
     assert c.f.read() == b""
+
+
+@NO_RECEIVED
+def test_user_deleted_between_rcpt_and_data(tandem):
+    t = tandem
+    t.ctl("user", "add", "dave", "--password", "pw")
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net>")[0] == 250
+    assert c.cmd("RCPT TO:<dave@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    t.ctl("user", "del", "dave")
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: late\r\n\r\nx\r\n.\r\n")
+    code, text = c.reply()
+    assert (code, text[0][:5]) == (550, "5.1.1")
+    assert c.reply()[0] == 250
+    c.close()
+    assert not (t.data_dir / "mail" / "dave" / "store.db").exists()
