@@ -110,3 +110,240 @@ def test_fetch_basic_items(tandem):
     typ, data = m.fetch("1", "(FLAGS)")
     assert b"\\Seen" not in data[0]
     m.logout()
+
+
+def lit(out, name):
+    """The literal following `name {n}\\r\\n` in one response."""
+    i = out.index(name)
+    mm = re.compile(rb" ~?\{(\d+)\}\r\n").match(out, i + len(name))
+    assert mm, out[i:i + 80]
+    n = int(mm.group(1))
+    return out[mm.end():mm.end() + n]
+
+
+def test_fetch_sections(tandem):
+    tandem.deliver("alice", MSG2)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    hdr, body = MSG2.split(b"\r\n\r\n", 1)
+    out = r.cmd("FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])")[0]
+    assert lit(out, b"BODY[HEADER]") == hdr + b"\r\n\r\n"
+    assert lit(out, b"BODY[TEXT]") == body
+    out = r.cmd("FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[2])")[0]
+    assert lit(out, b"BODY[1]") == b"part one"
+    assert lit(out, b"BODY[2.MIME]") == (b"Content-Type: application/octet-stream\r\n"
+                                        b"Content-Transfer-Encoding: base64\r\n\r\n")
+    assert lit(out, b"BODY[2]") == b"AAECAwQFBgcICQ=="
+    out = r.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS (subject FROM)])")[0]
+    assert lit(out, b"BODY[HEADER.FIELDS (SUBJECT FROM)]") == (
+        b"From: bob@example.org\r\nSubject: multi\r\n\r\n")
+    out = r.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (Subject From MIME-Version)])")[0]
+    assert b"Subject" not in out and b"Content-Type: multipart/mixed" in out
+    # partial: origin echoed, length cut, past the end empty
+    out = r.cmd("FETCH 1 (BODY.PEEK[]<6.10> BODY.PEEK[1]<100.5>)")[0]
+    assert lit(out, b"BODY[]<6>") == MSG2[6:16]
+    assert b'BODY[1]<100> ""' in out or lit(out, b"BODY[1]<100>") == b""
+    # a part that does not exist is empty, as in Dovecot
+    out = r.cmd("FETCH 1 (BODY.PEEK[7])")
+    assert out[-1].split()[1] == b"OK"
+    out = r.cmd("FETCH 1 (RFC822.HEADER RFC822.SIZE)")[0]
+    assert lit(out, b"RFC822.HEADER") == hdr + b"\r\n\r\n"
+    assert b"\\Seen" not in out
+    out = r.cmd("FETCH 1 (RFC822.TEXT)")[0]
+    assert lit(out, b"RFC822.TEXT") == body and b"\\Seen" in out
+    assert tagged(r.cmd("FETCH 1 (BODY[HEADER.FIELDS])")) == b"BAD"
+    assert tagged(r.cmd("FETCH 1 (BOGUS)")) == b"BAD"
+    assert tagged(r.cmd("FETCH 1 ()")) == b"BAD"
+    r.close()
+
+
+def test_fetch_binary(tandem):
+    tandem.deliver("alice", MSG2)
+    tandem.deliver("alice", MSG2.replace(b"base64", b"x-uuencode"))
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1])")
+    assert tagged(out) == b"OK"
+    assert b"BINARY[2] ~{10}\r\n" + bytes(range(10)) in out[0]
+    assert b"BINARY.SIZE[2] 10" in out[0]
+    assert b"BINARY[1] {8}\r\npart one" in out[0]
+    out = r.cmd("FETCH 1 (BINARY.PEEK[2]<2.3>)")
+    # literal8 because the decoded part holds NUL (Dovecot decides per part)
+    assert b"BINARY[2]<2> ~{3}\r\n\x02\x03\x04" in out[0]
+    out = r.cmd("FETCH 1 (FLAGS)")
+    assert b"\\Seen" not in out[0]
+    out = r.cmd("FETCH 2 (BINARY.PEEK[2])")
+    assert tagged(out) == b"NO" and b"[UNKNOWN-CTE]" in out[-1]
+    out = r.cmd("FETCH 1 (BINARY[2])")
+    assert b"\\Seen" in out[0]
+    r.close()
+
+
+def test_fetch_nul_bytes(tandem):
+    msg = b"Subject: nul\r\n\r\nab\x00cd\r\n"
+    tandem.deliver("alice", msg)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (BODY.PEEK[TEXT] BINARY.PEEK[1] BINARY.PEEK[])")
+    # BODY[] as the bytes are (like Dovecot); BINARY as literal8
+    assert b"BODY[TEXT] {7}\r\nab\x00cd\r\n" in out[0]
+    assert b"BINARY[1] ~{7}\r\nab\x00cd\r\n" in out[0]
+    assert b"BINARY[] ~{%d}\r\n" % len(msg) + msg in out[0]
+    r.close()
+
+
+def test_fetch_implicit_seen(tandem):
+    tandem.deliver("alice", MSG1)
+    tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (BODY.PEEK[])")
+    assert b"FLAGS" not in out[0]
+    out = r.cmd("FETCH 1:2 (BODY[TEXT])")
+    fetches = [l for l in out if l.startswith(b"* ") and b" FETCH (" in l]
+    # the \Seen change is reported inside the FETCH responses, once
+    assert len(fetches) == 2
+    assert all(b"FLAGS (\\Seen" in l for l in fetches)
+    out = r.cmd("FETCH 1:2 (BODY[TEXT])")
+    assert not any(b"FLAGS" in l for l in out)
+    o = Raw(tandem)
+    o.cmd("EXAMINE INBOX")
+    out = o.cmd("FETCH 1:2 FLAGS")
+    assert all(b"\\Seen" in l for l in out[:-1])
+    o.close()
+    r.close()
+
+
+def test_fetch_read_only_does_not_set_seen(tandem):
+    tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("EXAMINE INBOX")
+    out = r.cmd("FETCH 1 (RFC822 FLAGS)")
+    assert lit(out[0], b"RFC822") == MSG1
+    assert b"\\Seen" not in out[0]
+    r.close()
+
+
+def test_fetch_macros_and_revisions(tandem):
+    tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 FAST")[0]
+    assert b"FLAGS (\\Recent)" in out  # IMAP4rev1: \Recent
+    assert b"INTERNALDATE" in out and b"RFC822.SIZE" in out
+    assert b"ENVELOPE" not in out
+    out = r.cmd("FETCH 1 ALL")[0]
+    assert b'ENVELOPE ("Wed, 25 Nov 2026 10:00:00 +0000" "hello" (("Alice" NIL "alice" "example.org"))' in out
+    assert b"BODY (" not in out
+    out = r.cmd("FETCH 1 FULL")[0]
+    assert b'BODY ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2)' in out
+    out = r.cmd("FETCH 1 BODYSTRUCTURE")[0]
+    assert b'BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2 NIL NIL NIL NIL)' in out
+    r.close()
+    r = Raw(tandem)
+    r.cmd("ENABLE IMAP4rev2")
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 FLAGS")[0]
+    assert b"FLAGS ()" in out  # IMAP4rev2 has no \Recent
+    r.close()
+
+
+def test_fetch_sequence_sets(tandem):
+    for i in range(4):
+        tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    out = r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 3:1 (UID)")
+    assert [l.split()[1] for l in out[:-1]] == [b"1", b"2", b"3"]
+    out = r.cmd("FETCH *:3 (UID)")
+    assert [l.split()[1] for l in out[:-1]] == [b"3", b"4"]
+    out = r.cmd("FETCH 1,3,2:2 (UID)")
+    assert len(out) == 4
+    assert tagged(r.cmd("FETCH 5 (UID)")) == b"BAD"
+    assert tagged(r.cmd("FETCH 0 (UID)")) == b"BAD"
+    assert tagged(r.cmd("FETCH 1:x (UID)")) == b"BAD"
+    # UID FETCH: UID always there, unknown UIDs are no error
+    out = r.cmd("UID FETCH 2:3 (FLAGS)")
+    assert b"UID 2" in out[0] and b"UID 3" in out[1]
+    out = r.cmd("UID FETCH 100:200 (FLAGS)")
+    assert out[-1].split()[1] == b"OK" and len(out) == 1
+    out = r.cmd("UID FETCH 9:* (FLAGS)")  # "*" is the highest UID: 4
+    assert len(out) == 2 and b"UID 4" in out[0]
+    r.cmd("CREATE Empty")
+    r.cmd("SELECT Empty")
+    assert tagged(r.cmd("FETCH 1:* (UID)")) == b"BAD"
+    assert tagged(r.cmd("UID FETCH 1:* (UID)")) == b"OK"
+    r.close()
+
+
+def test_fetch_condstore_changedsince(tandem):
+    for i in range(3):
+        tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1:3 (MODSEQ)")
+    ms = [int(re.search(rb"MODSEQ \((\d+)\)", l).group(1)) for l in out[:-1]]
+    top = max(ms)
+    r.cmd("STORE 2 +FLAGS.SILENT (\\Flagged)")
+    out = r.cmd(f"FETCH 1:* (FLAGS) (CHANGEDSINCE {top})")
+    fetches = [l for l in out if l.startswith(b"* ") and b" FETCH (" in l]
+    assert len(fetches) == 1 and fetches[0].startswith(b"* 2 FETCH")
+    assert b"MODSEQ (" in fetches[0] and b"\\Flagged" in fetches[0]
+    # with CONDSTORE on, FLAGS come with MODSEQ
+    out = r.cmd("FETCH 1 (FLAGS)")
+    assert b"MODSEQ (" in out[0]
+    assert tagged(r.cmd("FETCH 1 (FLAGS) (CHANGEDSINCE x)")) == b"BAD"
+    assert tagged(r.cmd("FETCH 1 (FLAGS) (VANISHED)")) == b"BAD"
+    r.close()
+
+
+def test_fetch_qresync_vanished(tandem):
+    for i in range(5):
+        tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("ENABLE QRESYNC")
+    out = r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1:5 (MODSEQ)")
+    top = max(int(re.search(rb"MODSEQ \((\d+)\)", l).group(1)) for l in out[:-1])
+    o = Raw(tandem)
+    o.cmd("SELECT INBOX")
+    o.cmd("STORE 2,4 +FLAGS.SILENT (\\Deleted)")
+    o.cmd("EXPUNGE")
+    o.cmd("UID STORE 5 +FLAGS.SILENT (\\Flagged)")
+    o.close()
+    r.cmd("NOOP")
+    out = r.cmd(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {top} VANISHED)")
+    assert b"* VANISHED (EARLIER) 2,4\r\n" in out, out
+    fetches = [l for l in out if l.startswith(b"* ") and b" FETCH (" in l]
+    assert len(fetches) == 1 and b"UID 5" in fetches[0]
+    assert tagged(r.cmd(f"FETCH 1 (FLAGS) (CHANGEDSINCE {top} VANISHED)")) == b"BAD"
+    r.close()
+
+
+def test_fetch_objectid_savedate(tandem):
+    tandem.deliver("alice", MSG1)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (EMAILID THREADID SAVEDATE)")[0]
+    assert re.search(rb"EMAILID \([A-Za-z0-9_-]+\)", out), out
+    assert re.search(rb"THREADID (\([A-Za-z0-9_-]+\)|NIL)", out)
+    assert re.search(rb'SAVEDATE "\d\d-[A-Z][a-z][a-z]-\d{4} \d\d:\d\d:\d\d [+-]\d{4}"', out)
+    r.close()
+
+
+def test_fetch_expungeissued(tandem):
+    for i in range(3):
+        tandem.deliver("alice", MSG1)
+    a, b = Raw(tandem), Raw(tandem)
+    a.cmd("SELECT INBOX")
+    b.cmd("SELECT INBOX")
+    b.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("EXPUNGE")
+    out = a.cmd("FETCH 1:3 (UID)")
+    assert out[-1].split()[1] == b"NO" and b"[EXPUNGEISSUED]" in out[-1]
+    assert [l.split()[1] for l in out[:-1]] == [b"1", b"3"]
+    # by UID the expunged message is just left out; EXPUNGE comes first
+    out = a.cmd("UID FETCH 1:* (UID)")
+    assert tagged(out) == b"OK" and b"* 2 EXPUNGE\r\n" in out
+    a.close()
+    b.close()
