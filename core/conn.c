@@ -159,6 +159,9 @@ static struct {
 	struct listener *listeners, **ltail;
 	bool stopping;           /* conn_close_all was called */
 	struct tls_creds *creds; /* current; NULL = TLS off */
+	gnutls_datum_t ticket_key; /* session tickets (RFC 5077, 8446 4.6.1):
+				    * reconnecting clients skip the full
+				    * handshake; made once per process */
 	struct ipcount *ips[IP_BUCKETS];
 	char scratch[4096];      /* linger reads land here */
 } g = {
@@ -272,6 +275,9 @@ int conn_tls_load(const struct config *cfg, struct buf *err)
 		free(cr);
 		return -1;
 	}
+	if (g.ticket_key.data == NULL &&
+	    gnutls_session_ticket_key_generate(&g.ticket_key) < 0)
+		g.ticket_key.data = NULL;
 	creds_unref(&g.creds);
 	g.creds = cr;
 	return 0;
@@ -656,6 +662,8 @@ static int tls_start(struct conn *c)
 	gnutls_priority_set(t->s, t->creds->prio);
 	gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, t->creds->cert);
 	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+	if (g.ticket_key.data)
+		gnutls_session_ticket_enable_server(t->s, &g.ticket_key);
 	gnutls_transport_set_ptr(t->s, c);
 	gnutls_transport_set_push_function(t->s, tls_push);
 	gnutls_transport_set_pull_function(t->s, tls_pull);

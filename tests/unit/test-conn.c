@@ -917,6 +917,41 @@ static void *client_garbage_tls(void *arg)
 	return NULL;
 }
 
+/* A reconnecting client resumes its session with a ticket. */
+static void *client_resume(void *arg)
+{
+	struct result *r = arg;
+	gnutls_datum_t sd = {NULL, 0};
+
+	for (int i = 0; i < 2; i++) {
+		int fd = connect_tcp(AF_INET, r->port);
+		struct tls_client tc;
+		char l[64];
+
+		gnutls_certificate_allocate_credentials(&tc.cred);
+		gnutls_init(&tc.s, GNUTLS_CLIENT);
+		gnutls_priority_set_direct(tc.s, "NORMAL", NULL);
+		gnutls_credentials_set(tc.s, GNUTLS_CRD_CERTIFICATE, tc.cred);
+		gnutls_transport_set_int(tc.s, fd);
+		if (sd.data)
+			gnutls_session_set_data(tc.s, sd.data, sd.size);
+		if (gnutls_handshake(tc.s) == 0) {
+			/* TLS 1.3 tickets come after the handshake. */
+			tls_recv_line(&tc, l, sizeof(l));
+			r->line[i][0] = gnutls_session_is_resumed(tc.s) ? 'R' : 'F';
+			if (i == 0)
+				gnutls_session_get_data2(tc.s, &sd);
+		}
+		tls_send_str(&tc, "QUIT\r\n");
+		tls_recv_line(&tc, l, sizeof(l));
+		tls_client_end(&tc);
+		close(fd);
+	}
+	gnutls_free(sd.data);
+	client_done();
+	return NULL;
+}
+
 static void *client_reload(void *arg)
 {
 	struct result *r = arg;
@@ -1022,6 +1057,12 @@ static void test_tls(void)
 	CHECK(r.line[1][0] == 'N');   /* renegotiation refused */
 	CHECK(r.bytes == 0);          /* and the connection is gone */
 	CHECK(strstr(srv.seen.data + mark, "still there") == NULL);
+
+	memset(&r, 0, sizeof(r));
+	r.port = tls_port;
+	run_client(client_resume, &r);
+	CHECK(r.line[0][0] == 'F');
+	CHECK(r.line[1][0] == 'R');
 
 	memset(&r, 0, sizeof(r));
 	r.port = tls_port;
