@@ -102,16 +102,17 @@ bool pop3_work_finished(struct pop3_session *s)
 	return false;
 }
 
-/* RFC 2449 3: keyword [SP argument ...], case-insensitive keyword. */
+/* RFC 2449 3: keyword [SP argument ...], case-insensitive keyword. The
+ * table says in which states a command is valid; a handler that cannot
+ * finish at once has set s->busy and the loop stops reading lines. */
 static void dispatch(struct pop3_session *s, char *line)
 {
 	const struct pop3_command *cmd;
 	char *args, *sp;
-	enum pop3_cmd_result r;
 
 	if (s->sasl) {
-		r = pop3_sasl_response(s, line);
-		goto out;
+		pop3_sasl_response(s, line);
+		return;
 	}
 	sp = strchr(line, ' ');
 	args = sp ? sp + 1 : line + strlen(line);
@@ -133,9 +134,7 @@ static void dispatch(struct pop3_session *s, char *line)
 		pop3_bad_command(s);
 		return;
 	}
-	r = cmd->fn(s, args);
-out:
-	(void)r;
+	cmd->fn(s, args);
 }
 
 /* Reads complete lines from the input while no command is busy, so
