@@ -374,16 +374,18 @@ def sandbox_dir():
     shutil.rmtree(top, ignore_errors=True)
 
 
-def wait_port(port, proc, log):
-    for _ in range(300):
+def wait_ready(port, proc, log):
+    """Waits until the daemon logged that it is ready (after dropping
+    privileges; the port opens before that) and accepts connections.
+    Returns False if it exited."""
+    for _ in range(600):
         if proc.poll() is not None:
             return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        if " ready (config " in log.read_text():
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
             return True
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"port {port} never opened:\n{log.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError(f"never ready:\n{log.read_text()}")
 
 
 @pytest.mark.parametrize("daemon", ["pop3d", "imapd", "lmtpd"])
@@ -414,7 +416,7 @@ def test_daemon_starts_in_unit_sandbox(daemon, sandbox_dir):
                                  "--no-new-privs", str(exe), "-c", str(conf)],
                                 stderr=err)
     try:
-        if not wait_port(port, proc, log):
+        if not wait_ready(port, proc, log):
             text = log.read_text()
             if daemon == "pop3d" and "users.db: Permission denied" in text:
                 pytest.xfail("tandem-pop3d opens users.db before dropping privileges "
