@@ -18,6 +18,13 @@
  *                  session frees its own memory now (or when its pending
  *                  work completes).
  *
+ * Events are never raised from inside a conn_* call the session makes
+ * (they come from the loop), so a session may free itself on CLOSED.
+ * When the peer half-closes (EOF after "QUIT\r\n"), input already read
+ * is still delivered (after conn_resume_input if paused), queued output
+ * is flushed, then CLOSED follows. Writes are batched: they go out when
+ * the current event returns (or on the next loop pass).
+ *
  * Output: conn_write() copies into the output queue and never blocks.
  * Callers producing bulk output check conn_output_full() and wait for
  * CONN_LOWAT, so memory per connection stays bounded by the watermarks.
