@@ -633,7 +633,8 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 		buf_printf(b, "<%llu>", (unsigned long long)from);
 	buf_append_c(b, ' ');
 	if (sec.kind == FETCH_BODY_EMPTY) {
-		buf_append_str(b, "\"\"");
+		/* "{0}" as Dovecot answers for a missing section */
+		imap_w_literal_header(b, 0, false);
 		return 0;
 	}
 	if (sec.kind == FETCH_BODY_FIELDS) {
@@ -664,8 +665,11 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 		if (binary_measure(c, &sec, cte, &size, &nul) < 0)
 			return -1;
 		fs->left = fetch_window_size(size, from, len);
-		/* RFC 3516 4.2: literal8 only where NUL is present */
-		imap_w_literal_header(b, fs->left, nul);
+		/* RFC 3516 4.2: literal8 where the data may hold NUL; as
+		 * Dovecot: always for a decoded (base64/QP) part, else only
+		 * when NUL is present */
+		imap_w_literal_header(b, fs->left,
+				      nul || cte != FETCH_CTE_IDENTITY);
 		fs->decode = true;
 		fetch_decoder_init(&fs->dec, cte);
 		fetch_window_init(&fs->w, from, len, false);

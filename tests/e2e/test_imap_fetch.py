@@ -142,7 +142,7 @@ def test_fetch_sections(tandem):
     # partial: origin echoed, length cut, past the end empty
     out = r.cmd("FETCH 1 (BODY.PEEK[]<6.10> BODY.PEEK[1]<100.5>)")[0]
     assert lit(out, b"BODY[]<6>") == MSG2[6:16]
-    assert b'BODY[1]<100> ""' in out or lit(out, b"BODY[1]<100>") == b""
+    assert lit(out, b"BODY[1]<100>") == b""
     # a part that does not exist is empty, as in Dovecot
     out = r.cmd("FETCH 1 (BODY.PEEK[7])")
     assert out[-1].split()[1] == b"OK"
@@ -166,7 +166,7 @@ def test_fetch_binary(tandem):
     assert tagged(out) == b"OK"
     assert b"BINARY[2] ~{10}\r\n" + bytes(range(10)) in out[0]
     assert b"BINARY.SIZE[2] 10" in out[0]
-    assert b"BINARY[1] {8}\r\npart one" in out[0]
+    assert b"BINARY[1] {8}\r\npart one" in out[0]  # identity, no NUL
     out = r.cmd("FETCH 1 (BINARY.PEEK[2]<2.3>)")
     # literal8 because the decoded part holds NUL (Dovecot decides per part)
     assert b"BINARY[2]<2> ~{3}\r\n\x02\x03\x04" in out[0]
@@ -347,3 +347,200 @@ def test_fetch_expungeissued(tandem):
     assert tagged(out) == b"OK" and b"* 2 EXPUNGE\r\n" in out
     a.close()
     b.close()
+
+
+def big_message(size):
+    """A message of about `size` bytes: base64 lines of varied content."""
+    import base64
+    import hashlib
+    head = b"From: big@example.org\r\nSubject: big\r\n\r\n"
+    blocks = []
+    seed = b"x"
+    total = len(head)
+    while total < size:
+        seed = hashlib.sha512(seed).digest()
+        line = base64.b64encode(seed * 1)[:76] + b"\r\n"
+        blocks.append(line)
+        total += len(line)
+    return head + b"".join(blocks)
+
+
+def sanitized_build():
+    import json
+    from conftest import BUILD
+    try:
+        opts = json.loads((BUILD / "meson-info" / "intro-buildoptions.json").read_text())
+    except OSError:
+        return False
+    return any(o["name"] == "sanitize" and o["value"] in (True, "true")
+               for o in opts)
+
+
+def vm_hwm(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_fetch_large_message_concurrent_memory(tandem):
+    """Several clients fetch one 20 MB message at once: the bytes are exact
+    and the daemon's peak RSS grows by far less than clients x size
+    (bodies stream in slices under backpressure)."""
+    import hashlib
+    import threading
+    msg = big_message(20 * 1024 * 1024)
+    want = hashlib.sha256(msg).hexdigest()
+    tandem.deliver("alice", msg)
+    pid = tandem.procs["imapd"].pid
+    # first FETCH parses and caches the MIME tree
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (RFC822.SIZE BODYSTRUCTURE)")
+    assert f"RFC822.SIZE {len(msg)}".encode() in out[0]
+    r.close()
+    before = vm_hwm(pid)
+    n = 8
+    results = [None] * n
+    conns = []
+    for i in range(n):
+        c = Raw(tandem)
+        c.cmd("SELECT INBOX")
+        conns.append(c)
+    go = threading.Barrier(n)
+
+    def worker(i):
+        c = conns[i]
+        go.wait()
+        c.s.sendall(b"B1 FETCH 1 (BODY.PEEK[])\r\n")
+        head = c.f.readline()
+        mm = re.search(rb"\{(\d+)\}\r\n$", head)
+        size = int(mm.group(1))
+        h = hashlib.sha256()
+        left = size
+        while left:
+            chunk = c.f.read(min(left, 65536))
+            assert chunk
+            h.update(chunk)
+            left -= len(chunk)
+        tail = c.f.readline()
+        done = c.f.readline()
+        results[i] = (size, h.hexdigest(), tail, done)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    for c in conns:
+        c.close()
+    after = vm_hwm(pid)
+    for res in results:
+        assert res is not None
+        size, digest, tail, done = res
+        assert size == len(msg) and digest == want
+        assert tail == b")\r\n" and done.startswith(b"B1 OK")
+    grew = after - before
+    if sanitized_build():
+        return  # ASan's quarantine keeps freed slices: RSS says nothing
+    # measured: ~1.6 MB for one client, ~23 MB for 8 or 16 (160/320 MB if
+    # each held a copy)
+    assert grew < 2 * len(msg), f"peak RSS grew by {grew} bytes"
+
+
+DOVECOT_CASES = ["py-msg_02.msg", "py-msg_10.msg", "py-msg_21.msg", "py-msg_33.msg",
+                 "py-msg_07.msg", "py-msg_13.msg", "py-msg_22.msg", "py-msg_38.msg",
+                 "crafted/digest.msg", "crafted/addresses.msg", "crafted/rfc2231.msg",
+                 "crafted/broken-missing-final.msg"]
+DOVECOT_ITEMS = ["ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE", "BODY.PEEK[]",
+                 "BODY.PEEK[HEADER]", "BODY.PEEK[TEXT]", "BODY.PEEK[1]", "BODY.PEEK[1.MIME]",
+                 "BODY.PEEK[2]", "BODY.PEEK[2.HEADER]", "BODY.PEEK[2.TEXT]", "BODY.PEEK[3.1]",
+                 "BODY.PEEK[HEADER.FIELDS (From Subject Content-Type)]",
+                 "BODY.PEEK[1]<3.20>", "BINARY.PEEK[1]", "BINARY.SIZE[1]",
+                 "BINARY.PEEK[2]", "BINARY.SIZE[2]", "BINARY.PEEK[2]<10.30>",
+                 "BODY.PEEK[2.MIME]", "BODY.PEEK[1.2]", "BINARY.PEEK[1.2]",
+                 "BODY.PEEK[1.HEADER.FIELDS.NOT (Content-Type)]",
+                 "BODY.PEEK[HEADER.FIELDS.NOT (Received Subject)]", "BODY.PEEK[]<0.50>"]
+
+
+def crlf(b):
+    return re.sub(rb"(?<!\r)\n", b"\r\n", b)
+
+
+# Known differences, not FETCH's: py-msg_38 has boundary lines with
+# trailing blanks inside a text part, and core/mime ends part 1's body two
+# bytes earlier than Dovecot (BODYSTRUCTURE agrees); BINARY of a
+# message/rfc822 part is re-encoded by Dovecot (nested base64 parts turned
+# binary, headers rewritten), Tandem sends it undecoded (RFC 3516 4.2:
+# message parts are not decoded).
+DOVECOT_KNOWN = {("py-msg_38.msg", "BODY.PEEK[1]"), ("py-msg_38.msg", "BINARY.PEEK[1]"),
+                 ("py-msg_38.msg", "BINARY.SIZE[1]"), ("py-msg_13.msg", "BINARY.PEEK[2]"),
+                 ("py-msg_13.msg", "BINARY.SIZE[2]"), ("py-msg_13.msg", "BINARY.PEEK[2]<10.30>")}
+
+
+def fetch_item(conn, msn, item):
+    out = conn.cmd(f"FETCH {msn} ({item})")
+    status = out[-1].split(b" ", 2)[1]
+    body = [l for l in out[:-1] if l.startswith(b"* %d FETCH (" % msn)]
+    return status, body
+
+
+def test_fetch_same_as_dovecot(tandem):
+    """ENVELOPE, BODYSTRUCTURE and BODY[section] answers for corpus messages
+    are byte for byte what Debian's Dovecot answers for the same bytes."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+    import dovecot_ref
+    from conftest import TMP_BASE
+    if not dovecot_ref.available():
+        pytest.skip("dovecot is not installed")
+    data = Path(__file__).resolve().parents[1] / "data" / "mime"
+    msgs = [crlf((data / name).read_bytes()) for name in DOVECOT_CASES]
+    for m in msgs:
+        tandem.deliver("alice", m)
+    root = Path(tempfile.mkdtemp(prefix="dovecot-", dir=TMP_BASE))
+    d = dovecot_ref.Dovecot(root, users={"alice": "secret"})
+    md = d.maildir("alice")
+    for sub in ("new", "cur", "tmp"):
+        (md / sub).mkdir(parents=True, exist_ok=True)
+    # APPEND is not ours: the same bytes go straight into Maildir/new
+    for i, m in enumerate(msgs):
+        (md / "new" / f"{1000 + i}.M{i}P1.test,S={len(m)}").write_bytes(m)
+    if os.geteuid() == 0:
+        for p in [d.home("alice")] + list(d.home("alice").rglob("*")):
+            shutil.chown(p, "nobody", "nogroup")
+    d.start()
+    try:
+        dv = Raw.__new__(Raw)
+        dv.s = socket.create_connection(("127.0.0.1", d.imap_port), timeout=30)
+        dv.f = dv.s.makefile("rb")
+        dv.f.readline()
+        dv.n = 0
+        assert tagged(dv.cmd("LOGIN alice secret")) == b"OK"
+        assert tagged(dv.cmd("SELECT INBOX")) == b"OK"
+        # Dovecot's order of new/ is its own: map by content
+        dmsn = {}
+        for k in range(1, len(msgs) + 1):
+            _, body = fetch_item(dv, k, "BODY.PEEK[]")
+            dmsn[msgs.index(lit(body[0], b"BODY[]"))] = k
+        tv = Raw(tandem)
+        tv.cmd("SELECT INBOX")
+        diffs = []
+        for i, name in enumerate(DOVECOT_CASES):
+            for item in DOVECOT_ITEMS:
+                if (name, item) in DOVECOT_KNOWN:
+                    continue
+                ts, tb = fetch_item(tv, i + 1, item)
+                ds, db = fetch_item(dv, dmsn[i], item)
+                tb = [re.sub(rb"^\* \d+ FETCH", b"*", l) for l in tb]
+                db = [re.sub(rb"^\* \d+ FETCH", b"*", l) for l in db]
+                if (ts, tb) != (ds, db):
+                    diffs.append(f"{name} {item}:\n tandem  {ts} {tb!r:.300}\n dovecot {ds} {db!r:.300}")
+        tv.close()
+        dv.close()
+        assert not diffs, "\n".join(diffs)
+    finally:
+        d.stop()
+        shutil.rmtree(root, ignore_errors=True)
