@@ -254,3 +254,68 @@ def test_namespace(tandem):
     assert typ == "OK"
     assert data[0] == b'(("" "/")) NIL NIL'
     m.logout()
+
+
+def test_starttls_discards_pipelined_plaintext(tandem):
+    """CVE-2011-0411: a command sent after STARTTLS in the same packet
+    must not be executed as if it came over TLS."""
+    need("imapd")
+    s = socket.create_connection(("127.0.0.1", tandem.imap_port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a STARTTLS\r\nb LOGIN alice secret\r\n")
+    assert f.readline().startswith(b"a OK")
+    tls = ssl_ctx().wrap_socket(s, server_hostname="localhost")
+    tls.sendall(b"c CAPABILITY\r\n")
+    tf = tls.makefile("rb")
+    out = [tf.readline(), tf.readline()]
+    assert out[0].startswith(b"* CAPABILITY")
+    assert out[1].startswith(b"c OK")
+    tls.close()
+
+
+def _scram_client(user, password, io):
+    """A minimal RFC 5802/7677 SCRAM-SHA-256 client; io(msg) -> reply."""
+    import hashlib
+    import hmac
+    import os
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = f"n={user},r={nonce}"
+    server_first = io(("n,," + first_bare).encode()).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    salt = base64.b64decode(attrs["s"])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt,
+                                 int(attrs["i"]))
+    ckey = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(ckey).digest()
+    final_wo = f"c=biws,r={attrs['r']}"
+    auth_msg = f"{first_bare},{server_first},{final_wo}".encode()
+    sig = hmac.new(stored, auth_msg, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(ckey, sig))
+    skey = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    server_final = io((final_wo + ",p=" +
+                       base64.b64encode(proof).decode()).encode()).decode()
+    want = base64.b64encode(hmac.new(skey, auth_msg,
+                                     hashlib.sha256).digest()).decode()
+    assert server_final == "v=" + want
+    return io(b"")
+
+
+def test_authenticate_scram_sha256(tandem):
+    need("imapd")
+    s = socket.create_connection(("127.0.0.1", tandem.imap_port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a AUTHENTICATE SCRAM-SHA-256\r\n")
+    assert f.readline().rstrip() == b"+"
+
+    def io(msg):
+        s.sendall(base64.b64encode(msg) + b"\r\n")
+        line = f.readline()
+        if line.startswith(b"+ "):
+            return base64.b64decode(line[2:].strip())
+        return line
+
+    last = _scram_client("alice", "secret", io)
+    assert last.startswith(b"a OK")
+    s.close()
