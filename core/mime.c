@@ -63,6 +63,7 @@ struct frame {
 	bool closed;	   /* saw the close delimiter: epilogue */
 	bool digest;	   /* multipart/digest: children default to rfc822 */
 	bool parent_digest;
+	bool mime_version; /* a MIME-Version field was seen */
 	/* counters where the header and the body start */
 	uint64_t lf_hdr, bare_hdr, lf_body, bare_body;
 	/* header fields being collected */
@@ -500,6 +501,17 @@ static void finish_fields(struct frame *f)
 	struct mime_part *part = f->part;
 
 	set_default_type(f);
+	/* A message header without MIME-Version and without Content-Type
+	 * is not MIME: its other Content-* fields are ignored (Dovecot
+	 * does the same; RFC 2045 4). Body parts are always MIME. */
+	if ((part->flags & MIME_PART_IS_MESSAGE) && !f->mime_version &&
+	    f->raw[CF_TYPE] == NULL) {
+		for (int i = 0; i < CF_COUNT; i++) {
+			free(f->raw[i]);
+			f->raw[i] = NULL;
+		}
+		return;
+	}
 	if (f->raw[CF_TYPE] != NULL)
 		parse_content_type(f, f->raw[CF_TYPE]);
 	if (f->raw[CF_ENCODING] != NULL)
@@ -600,6 +612,8 @@ static void header_line(struct frame *f, const char *s, size_t n)
 	nlen = (size_t)(colon - s);
 	while (nlen > 0 && (s[nlen - 1] == ' ' || s[nlen - 1] == '\t'))
 		nlen--;
+	if (nlen == 12 && strncasecmp(s, "mime-version", 12) == 0)
+		f->mime_version = true;
 	for (int i = 0; i < CF_COUNT && idx < 0; i++)
 		if (strlen(content_names[i]) == nlen &&
 		    strncasecmp(s, content_names[i], nlen) == 0)

@@ -4,12 +4,46 @@
  * address  = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
  * Groups (RFC 9051 7.5.2): a start element with NIL host and the group
  * name as mailbox, an end element with NIL mailbox and host.
+ * Matches Dovecot 2.3 (tests/data/mime/expected), except that strings
+ * holding '"', '\\', TAB or 8-bit bytes go through imapd/write.c, which
+ * may quote where Dovecot sends a literal (both valid).
  */
 #include "envelope.h"
 #include "rfc822.h"
 #include "write.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* Text meant for people (subject, display names) goes out the way
+ * Dovecot's imap_append_string_for_humans makes it: every run of
+ * whitespace (SP, TAB, CR, LF) becomes one space, none at either end. */
+static void w_human(struct buf *out, const char *s, bool utf8)
+{
+	struct buf t = BUF_INIT;
+	bool space = false;
+
+	if (s == NULL) {
+		buf_append_str(out, "NIL");
+		return;
+	}
+	buf_append(&t, "", 0);
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+			space = true;
+			continue;
+		}
+		if (space && t.len > 0)
+			buf_append_c(&t, ' ');
+		space = false;
+		buf_append_c(&t, *s);
+	}
+	if (utf8)
+		imap_w_string_utf8(out, t.data, t.len);
+	else
+		imap_w_string(out, t.data, t.len);
+	buf_release(&t);
+}
 
 static void w_nstring(struct buf *out, const char *s, bool utf8)
 {
@@ -32,7 +66,7 @@ void imap_envelope_write_addresses(struct buf *out, const char *s, size_t n,
 	buf_append_c(out, '(');
 	for (const struct rfc822_addr *a = list; a != NULL; a = a->next) {
 		buf_append_c(out, '(');
-		w_nstring(out, a->name, utf8);
+		w_human(out, a->name, utf8);
 		buf_append_c(out, ' ');
 		w_nstring(out, a->route, utf8);
 		buf_append_c(out, ' ');
@@ -86,7 +120,7 @@ void imap_envelope_write(struct buf *out, const struct mime_part *msg,
 	buf_append_c(out, '(');
 	w_nstring(out, env[MIME_ENV_DATE], utf8);
 	buf_append_c(out, ' ');
-	w_nstring(out, env[MIME_ENV_SUBJECT], utf8);
+	w_human(out, env[MIME_ENV_SUBJECT], utf8);
 	buf_append_c(out, ' ');
 	w_addresses(out, from, utf8);
 	buf_append_c(out, ' ');

@@ -16,8 +16,10 @@
 
 /* Appends the envelope of msg (the root part, or the child of a
  * message/rfc822 part: a part with MIME_PART_IS_MESSAGE; any other part
- * gives an all-NIL envelope) to out. Date, subject, in-reply-to and
- * message-id are the raw field values (nstring, NIL when absent);
+ * gives an all-NIL envelope) to out. Date, in-reply-to and message-id
+ * are the raw field values (nstring, NIL when absent); the subject and
+ * display names have whitespace runs folded to one space and trimmed
+ * (as Dovecot does);
  * address fields are parsed (core/rfc822.h) into address lists, NIL when
  * absent or empty; sender and reply-to default to from (RFC 9051 7.5.2).
  * utf8: the session accepts UTF-8 in quoted strings (RFC 9051, or

@@ -99,7 +99,8 @@ static void test_default_type_and_folding(void)
 {
 	const char *m = "Subject: a\r\n  folded\tline \r\n"
 			"X-No-Colon-Line\r\n"
-			"Content-Transfer-Encoding: (c) Base64 (c)\r\n\r\nx\r\n";
+			"Content-Transfer-Encoding: (c) Base64 (c)\r\n"
+			"MIME-Version: 1.0\r\n\r\nx\r\n";
 	struct mime_part *p = parse_str(m);
 
 	CHECK_STR(p->type, "text");
@@ -109,6 +110,10 @@ static void test_default_type_and_folding(void)
 	CHECK_STR(p->env[MIME_ENV_SUBJECT], "a  folded\tline ");
 	CHECK_STR(p->encoding, "Base64");
 	CHECK(p->body_size == 3 && p->body_lines == 1);
+	mime_part_free(&p);
+	/* without MIME-Version or Content-Type a message is not MIME */
+	p = parse_str("Content-Transfer-Encoding: base64\r\n\r\nx\r\n");
+	CHECK(p->encoding == NULL);
 	mime_part_free(&p);
 }
 
