@@ -122,10 +122,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	/* a mangled blob never crashes */
-	if (blob.len > 8) {
+	if (blob.len > 8 && size > 0) {
 		struct mime_part *bad;
 
-		blob.data[blob.len / 2] ^= (char)data[size / 2 % (size ? size : 1)];
+		blob.data[blob.len / 2] ^= (char)(data[size / 2] | 1);
 		bad = mime_deserialize(blob.data, blob.len);
 		mime_part_free(&bad);
 	}
