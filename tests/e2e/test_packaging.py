@@ -158,6 +158,8 @@ def test_service_units_name_installed_binaries(installed):
         svc = unit.replace("-tls.socket", ".socket").replace(".socket", ".service")
         assert f"\nService={svc}\n" in text, unit
     user = opts["run_user"]
+    sample = under(dest, os.path.join(d["sysconfdir"], "tandem/tandem.conf")).read_text()
+    assert f"\n#user = {user}\n" in sample and not re.search(r"@[a-z_]+@", sample)
     sysusers = under(dest, os.path.join(d["prefix"], "lib/sysusers.d/tandem.conf")).read_text()
     assert re.search(rf"^u {re.escape(user)} - .* /var/lib/tandem ", sysusers, re.M)
     tmpfiles = under(dest, os.path.join(d["prefix"], "lib/tmpfiles.d/tandem.conf")).read_text()
@@ -298,7 +300,8 @@ def test_man_tandem_conf_documents_every_key():
 def sample_config():
     """{section: {key: value}} of the commented-out `#key = value` lines."""
     cur, out = None, {}
-    for line in (PKG / "tandem.conf").read_text().splitlines():
+    text = (PKG / "tandem.conf").read_text().replace("@run_user@", "_tandem")
+    for line in text.splitlines():
         if m := re.fullmatch(r"\[(\w+)\]", line):
             cur = out.setdefault(m.group(1), {})
         elif m := re.fullmatch(r"#(\w+) =(?: (.*))?", line):
@@ -325,6 +328,7 @@ def test_sample_config_loads_when_uncommented(tmp_path):
     if ctl is None:
         pytest.skip("tandemctl is not built yet")
     text = re.sub(r"^#(\w+ =)", r"\1", (PKG / "tandem.conf").read_text(), flags=re.M)
+    text = text.replace("@run_user@", build_options()["run_user"])
     conf = tmp_path / "tandem.conf"
     conf.write_text(text.replace("/var/lib/tandem", str(tmp_path / "data")))
     (tmp_path / "data").mkdir()
