@@ -387,3 +387,23 @@ def test_apop_without_stored_secret_fails(tandem):
     assert r.cmd("APOP alice " + digest).startswith(b"-ERR [AUTH]")
     assert r.cmd("APOP alice notadigest").startswith(b"-ERR")
     r.cmd("QUIT")
+
+
+@pytest.mark.tandem_config({"limits": {"max_connections_per_ip": "2"}})
+def test_per_ip_connection_limit_answers_sys_temp(tandem):
+    a, b = Raw(tandem.pop3_port), Raw(tandem.pop3_port)
+    assert a.greeting.startswith(b"+OK") and b.greeting.startswith(b"+OK")
+    c = Raw(tandem.pop3_port)
+    assert c.greeting.startswith(b"-ERR [SYS/TEMP]")
+    assert c.read_all() == b""
+    a.cmd("QUIT")
+    a.read_all()
+    b.cmd("QUIT")
+
+
+@pytest.mark.tandem_config({"limits": {"prelogin_timeout": "5"}})
+def test_idle_session_is_logged_out_with_a_reason(tandem):
+    r = Raw(tandem.pop3_port)
+    # say nothing: the server gives up after prelogin_timeout, with a reason
+    assert r.line().startswith(b"-ERR")
+    assert r.read_all() == b""
