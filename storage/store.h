@@ -279,6 +279,12 @@ struct store_append_req {
 	uint32_t uid;          /* import: wanted UID (must be >= uidnext), 0: next */
 	const struct store_blob *blobs; /* cached parse results, or NULL */
 	size_t nblobs;
+	/* import: a key naming the source message (e.g. "maildir:INBOX:<base
+	 * name>"). When set, the append is skipped (res->uid = 0) if a message
+	 * was ever appended with that key, and the key is recorded in the same
+	 * transaction: re-running an import adds nothing twice, even after a
+	 * crash half-way. */
+	const char *import_key;
 };
 
 struct store_append_res {
@@ -372,8 +378,9 @@ int store_blob_set(struct store *s, int64_t body_id, const char *name,
 int store_meta_set(struct store *s, const char *key, const char *value,
 		   struct store_err *err);
 
-/* Sets a mailbox's UIDVALIDITY and UIDNEXT (import from another server;
- * only allowed while the mailbox is empty and never lowers UIDNEXT). */
+/* Sets a mailbox's UIDVALIDITY and UIDNEXT (import from another server).
+ * UIDVALIDITY may change only while the mailbox is empty; UIDNEXT never
+ * goes down (raising it after an import keeps the source's UIDNEXT). */
 int store_mailbox_set_uids(struct store *s, int64_t mailbox_id,
 			   uint32_t uidvalidity, uint32_t uidnext,
 			   struct store_err *err);

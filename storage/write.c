@@ -419,6 +419,33 @@ static int append_one(struct store *s, const struct store_append_req *rq,
 	}
 	if (wmb_get(s, rq->mailbox_id, rq->mailbox, &mb, err) < 0)
 		return -1;
+	if (rq->import_key) {
+		int seen;
+
+		st = W("SELECT 1 FROM meta WHERE key = 'import:' || ?");
+		if (st)
+			sqlite3_bind_text(st, 1, rq->import_key, -1,
+					  SQLITE_STATIC);
+		seen = st ? sqlite3_step(st) : SQLITE_ERROR;
+		if (st)
+			sqlite3_reset(st);
+		if (seen == SQLITE_ROW) {
+			if (res) {
+				memset(res, 0, sizeof(*res));
+				res->mailbox_id = mb.id;
+				res->uidvalidity = mb.uidvalidity;
+			}
+			return 0;
+		}
+		st = W("INSERT INTO meta(key, value) VALUES('import:' || ?, ?)");
+		if (st) {
+			sqlite3_bind_text(st, 1, rq->import_key, -1,
+					  SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, rq->uid ? rq->uid : mb.uidnext);
+		}
+		if (run(s, st, err, "import key") < 0)
+			return -1;
+	}
 	uid = rq->uid ? rq->uid : mb.uidnext;
 	if (uid < mb.uidnext || uid == 0) {
 		store_err_set(err, STORE_ERR_INVALID,
@@ -1448,10 +1475,11 @@ int store_mailbox_set_uids(struct store *s, int64_t mailbox_id,
 		return -1;
 	if (wmb_get(s, mailbox_id, NULL, &mb, err) < 0)
 		goto fail;
-	if (mb.messages != 0 || uidnext < mb.uidnext) {
+	if ((mb.messages != 0 && uidvalidity != mb.uidvalidity) ||
+	    uidnext < mb.uidnext) {
 		store_err_set(err, STORE_ERR_INVALID,
-			      mb.messages ? "mailbox not empty"
-					  : "UIDNEXT cannot go down");
+			      uidnext < mb.uidnext ? "UIDNEXT cannot go down"
+						   : "mailbox not empty");
 		goto fail;
 	}
 	st = W("UPDATE mailbox SET uidvalidity = ?, uidnext = ?,"

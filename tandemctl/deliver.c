@@ -10,26 +10,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "crlf.h"
 #include "tandemctl-private.h"
-
-/* Converts bare LFs of p[0..n) to CRLF into out; *prev_cr carries the
- * last byte's CR-ness across blocks. */
-static void crlf_block(const char *p, size_t n, bool *prev_cr,
-		       struct buf *out)
-{
-	size_t start = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n' && !(i ? p[i - 1] == '\r' : *prev_cr)) {
-			buf_append(out, p + start, i - start);
-			buf_append(out, "\r\n", 2);
-			start = i + 1;
-		}
-	}
-	buf_append(out, p + start, n - start);
-	if (n)
-		*prev_cr = p[n - 1] == '\r';
-}
 
 int ctl_deliver(struct ctl *c, int argc, char **argv)
 {
@@ -66,7 +48,7 @@ int ctl_deliver(struct ctl *c, int argc, char **argv)
 		if (n == 0)
 			break;
 		buf_reset(&out);
-		crlf_block(in, (size_t)n, &prev_cr, &out);
+		crlf_normalize(in, (size_t)n, &prev_cr, &out);
 		if (limit && store_spool_size(sp) + out.len > limit) {
 			fprintf(stderr, "tandemctl: message larger than "
 					"max_message_size (%zu bytes)\n",

@@ -70,6 +70,22 @@ static const struct verb verbs[] = {
 	{"check", NULL, ctl_check, "check [USER]",
 	 "Check the consistency of the store of USER (or of every user).\n"
 	 "Exit 0 when clean, 65 with the problems listed otherwise."},
+	{"import", "maildir", ctl_import_maildir, "import maildir USER PATH",
+	 "Import a Maildir++ tree (INBOX and .Sub.Folders). Where Dovecot's\n"
+	 "dovecot-uidlist exists, UIDVALIDITY, UIDs, UIDNEXT and announced\n"
+	 "POP3 UIDLs are kept; flags from file names, keywords from\n"
+	 "dovecot-keywords. Running it again adds nothing twice. Exit 65 if\n"
+	 "some messages could not be read (the rest is imported)."},
+	{"import", "courier", ctl_import_courier, "import courier USER PATH",
+	 "Import a Courier-IMAP Maildir, keeping IMAP UIDs from\n"
+	 "courierimapuiddb and the POP3 UIDLs of courierpop3dsizelist."},
+	{"import", "mbox", ctl_import_mbox, "import mbox USER FILE [MAILBOX]",
+	 "Import an mbox file (mboxrd/mboxo) into MAILBOX (default INBOX);\n"
+	 "Status:/X-Status:/X-Keywords: become flags. A damaged message is\n"
+	 "reported by number and skipped (exit 65); the rest is imported."},
+	{"export", "maildir", ctl_export_maildir, "export maildir USER PATH",
+	 "Write every mailbox as a Maildir++ tree with dovecot-uidlist and\n"
+	 "dovecot-keywords, so Dovecot or another import keeps the UIDs."},
 	{"config", "check", ctl_config_check, "config check",
 	 "Load the configuration. On an error print FILE:LINE: reason and\n"
 	 "exit 78."},

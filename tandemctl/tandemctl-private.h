@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <sysexits.h>
 
+#include "buf.h"
 #include "config.h"
 #include "store.h"
 
@@ -58,5 +59,31 @@ int ctl_deliver(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 int ctl_config_check(struct ctl *c, int argc, char **argv);
 int ctl_config_show(struct ctl *c, int argc, char **argv);
+
+/* Import and export (import.c, import-mbox.c, export.c). */
+struct import_ctx {
+	struct store *s;
+	unsigned added, skipped, failed;
+	unsigned rep_added, rep_skipped, rep_failed; /* at the last report */
+	int rc; /* exit status so far */
+};
+/* Reads a file into a new spool with CRLF line ends. Returns 0, or -1
+ * with the reason in why. */
+int import_file_spool(const char *path, struct store_spool **sp_r,
+		      struct buf *why);
+/* Finds or creates mailbox name. Returns 0, or -1 (ic->rc set). */
+int import_mailbox(struct import_ctx *ic, const char *name,
+		   struct store_mailbox *mb_r);
+/* Appends one message; counts it as added, already there or failed
+ * (then prints "tandemctl: what: reason"). Returns 0 or -1. */
+int import_append(struct import_ctx *ic, struct store_append_req *rq,
+		  const char *what);
+/* Prints the counts since the last report for mailbox. */
+void import_report(struct import_ctx *ic, const char *mailbox);
+
+int ctl_import_maildir(struct ctl *c, int argc, char **argv);
+int ctl_import_courier(struct ctl *c, int argc, char **argv);
+int ctl_import_mbox(struct ctl *c, int argc, char **argv);
+int ctl_export_maildir(struct ctl *c, int argc, char **argv);
 
 #endif
