@@ -59,6 +59,7 @@ struct store {
 
 	/* change feed: loop thread only */
 	uv_fs_event_t *fsev;
+	uv_fs_poll_t *fspoll; /* only when inotify is not available */
 	uv_timer_t *kick;
 	struct store_watch *watches;
 	int dispatching;

@@ -8,6 +8,11 @@
  * commits, coalesce into one round of store_watch callbacks on the loop
  * thread.
  *
+ * When inotify cannot be had (EMFILE: the per-user limit of inotify
+ * instances, 128 by default, is shared with every other program of the
+ * same user), the notify file is polled with stat() every 250 ms instead:
+ * slower, never silent.
+ *
  * The loop handles are created with the first watch and closed when the
  * store's last reference goes; the store is freed in the last close
  * callback (libuv: free only after the close callback).
@@ -102,6 +107,12 @@ static void fs_event_cb(uv_fs_event_t *h, const char *filename, int events,
 	feed_kick(h->data);
 }
 
+static void fs_poll_cb(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
+		       const uv_stat_t *curr)
+{
+	feed_kick(h->data);
+}
+
 static int feed_start(struct store *s)
 {
 	char *path;
@@ -115,9 +126,17 @@ static int feed_start(struct store *s)
 	s->fsev->data = s;
 	path = xasprintf("%s/notify", s->dir);
 	rc = uv_fs_event_start(s->fsev, fs_event_cb, path, 0);
-	if (rc < 0)
-		log_warn(NULL, "store %s: watching %s: %s", s->user, path,
-			 uv_strerror(rc));
+	if (rc < 0) {
+		log_warn(NULL, "store %s: watching %s: %s; polling it instead",
+			 s->user, path, uv_strerror(rc));
+		s->fspoll = xcalloc(1, sizeof(*s->fspoll));
+		uv_fs_poll_init(store_loop, s->fspoll);
+		s->fspoll->data = s;
+		rc = uv_fs_poll_start(s->fspoll, fs_poll_cb, path, 250);
+		if (rc < 0)
+			log_error(NULL, "store %s: polling %s: %s", s->user,
+				  path, uv_strerror(rc));
+	}
 	free(path);
 
 	uv_async_t *a = xcalloc(1, sizeof(*a));
@@ -190,11 +209,14 @@ bool store_feed_close(struct store *s)
 	a = s->async;
 	s->async = NULL;
 	pthread_mutex_unlock(&s->wmu);
-	s->pending_closes = 3;
+	s->pending_closes = s->fspoll ? 4 : 3;
 	uv_close((uv_handle_t *)s->kick, close_cb);
 	uv_close((uv_handle_t *)s->fsev, close_cb);
 	uv_close((uv_handle_t *)a, close_cb);
+	if (s->fspoll)
+		uv_close((uv_handle_t *)s->fspoll, close_cb);
 	s->kick = NULL;
 	s->fsev = NULL;
+	s->fspoll = NULL;
 	return true;
 }
