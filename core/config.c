@@ -409,6 +409,10 @@ int config_parse_listen(const char *value, struct listen_item *items,
 				if (colon == NULL)
 					goto bad;
 				he = colon;
+				/* An IPv6 address needs brackets: "::1:143"
+				 * is ambiguous. */
+				if (memchr(start, ':', (size_t)(he - start)))
+					goto bad;
 			}
 			if ((size_t)(he - hs) >= sizeof(it.host) || he == hs)
 				goto bad;

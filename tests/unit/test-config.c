@@ -286,6 +286,7 @@ static void test_listen(void)
 		"[::1",             /* unclosed */
 		":143",             /* empty host */
 		"unix:",            /* empty path */
+		"::1:143",          /* IPv6 without brackets */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		buf_reset(&err);
