@@ -84,6 +84,7 @@ struct pop3_session {
 	bool greeted;            /* greeting sent */
 	bool in_process;         /* inside the input loop */
 	bool paused;             /* conn_pause_input() in effect */
+	bool reject;             /* over a limit: say why once TLS is up */
 	unsigned bad_commands;
 	unsigned auth_failures;
 	unsigned work_pending;   /* jobs in flight; freeing waits for 0 */

@@ -200,6 +200,14 @@ void pop3_resume(struct pop3_session *s)
 		process_input(s);
 }
 
+static void reject(struct pop3_session *s)
+{
+	s->greeted = true;
+	pop3_reply_err(s, POP3_CODE_SYS_TEMP,
+		       "Too many connections from your address");
+	pop3_close(s);
+}
+
 static void on_timeout(struct pop3_session *s)
 {
 	switch (s->busy) {
@@ -247,6 +255,10 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 			 * knew, and so do we. */
 			free(s->user_arg);
 			s->user_arg = NULL;
+			if (s->reject) {
+				reject(s);
+				break;
+			}
 			if (!s->greeted)
 				pop3_greeting(s);
 			pop3_resume(s);
@@ -287,14 +299,13 @@ void pop3_accept(struct conn *c, void *arg)
 	if (srv->cfg->max_connections_per_ip &&
 	    conn_count_for_ip(ci->rip) > srv->cfg->max_connections_per_ip) {
 		log_info(&s->log, "too many connections from this address");
-		if (!ci->implicit_tls) {
-			pop3_reply_err(s, POP3_CODE_SYS_TEMP,
-				       "Too many connections from your address");
-			pop3_close(s);
-		} else {
-			s->closing = true;
-			conn_abort(c);
+		if (ci->implicit_tls && !ci->tls) {
+			/* The reason can only be told inside TLS. */
+			s->reject = true;
+			s->busy = POP3_BUSY_TLS;
+			return;
 		}
+		reject(s);
 		return;
 	}
 	if (ci->implicit_tls && !ci->tls) {

@@ -396,6 +396,13 @@ def test_per_ip_connection_limit_answers_sys_temp(tandem):
     c = Raw(tandem.pop3_port)
     assert c.greeting.startswith(b"-ERR [SYS/TEMP]")
     assert c.read_all() == b""
+    # on the implicit-TLS port the reason comes inside TLS
+    import ssl
+    from conftest import ssl_ctx
+    with socket.create_connection(("127.0.0.1", tandem.pop3s_port), timeout=30) as raw:
+        with ssl_ctx().wrap_socket(raw, server_hostname="localhost") as tls:
+            f = tls.makefile("rb")
+            assert f.readline().startswith(b"-ERR [SYS/TEMP]")
     a.cmd("QUIT")
     a.read_all()
     b.cmd("QUIT")
