@@ -544,3 +544,29 @@ def test_fetch_same_as_dovecot(tandem):
     finally:
         d.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_fetch_caches_mime_tree(tandem):
+    """The first FETCH needing the MIME tree parses the message and stores
+    the result as the body's "mime.v1" blob; later answers come from it."""
+    import sqlite3
+    import time
+    tandem.deliver("alice", MSG2)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    first = r.cmd("FETCH 1 (BODYSTRUCTURE ENVELOPE)")
+    db = tandem.data_dir / "mail" / "alice" / "store.db"
+    deadline = time.time() + 30
+    n = 0
+    while time.time() < deadline:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            n = con.execute("SELECT count(*) FROM blob WHERE name = 'mime.v1'").fetchone()[0]
+        finally:
+            con.close()
+        if n:
+            break
+        time.sleep(0.1)
+    assert n == 1
+    assert r.cmd("FETCH 1 (BODYSTRUCTURE ENVELOPE)")[:-1] == first[:-1]
+    r.close()
