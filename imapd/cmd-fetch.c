@@ -975,12 +975,43 @@ static void send_vanished(struct imap_cmd *cmd, struct fetch_ctx *c)
 	uint32_t uid;
 	uint64_t ms;
 
-	it = store_expunged_iter_begin(s->store, s->view.mailbox_id,
-				       c->changedsince);
-	while (store_expunged_iter_next(it, &uid, &ms))
-		if (seqset_contains(&c->uids, uid))
-			seqset_add(&gone, uid, uid);
-	store_expunged_iter_end(&it);
+	if (c->changedsince < store_expunged_horizon(s->store,
+						      s->view.mailbox_id)) {
+		/* the history does not reach back that far: every UID of
+		 * the set below UIDNEXT that is not in the mailbox (RFC 7162
+		 * 3.2.6 allows UIDs that never existed) */
+		struct store_mailbox mb;
+		struct store_err err = {0};
+		if (store_mailbox_get_by_id(s->store, s->view.mailbox_id, &mb,
+					    &err) < 0)
+			return;
+		for (size_t i = 0; i < c->uids.n; i++) {
+			uint32_t lo = c->uids.r[i].lo, hi = c->uids.r[i].hi;
+			struct store_msg m;
+			if (lo >= mb.uidnext)
+				break;
+			if (hi >= mb.uidnext)
+				hi = mb.uidnext - 1;
+			struct store_msg_iter *mi = store_msg_iter_begin(
+				s->store, s->view.mailbox_id, lo, hi, 0);
+			uint32_t next = lo;
+			while (store_msg_iter_next(mi, &m)) {
+				if (m.uid > next)
+					seqset_add(&gone, next, m.uid - 1);
+				next = m.uid + 1;
+			}
+			(void)store_msg_iter_end(&mi, &err);
+			if (next <= hi && next != 0)
+				seqset_add(&gone, next, hi);
+		}
+	} else {
+		it = store_expunged_iter_begin(s->store, s->view.mailbox_id,
+					       c->changedsince);
+		while (store_expunged_iter_next(it, &uid, &ms))
+			if (seqset_contains(&c->uids, uid))
+				seqset_add(&gone, uid, uid);
+		store_expunged_iter_end(&it);
+	}
 	if (gone.n) {
 		seqset_resolve(&gone, UINT32_MAX, true);
 		struct buf *b = imap_reply_begin(s);
