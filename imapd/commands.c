@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "cmd-append.h"
 #include "conn.h"
 #include "session.h"
 
@@ -39,6 +40,7 @@ static const struct imap_cmd_def commands[] = {
 	CMD("LSUB", imap_cmd_lsub, IMAP_STATES_AUTH, 0),
 	CMD("NAMESPACE", imap_cmd_namespace, IMAP_STATES_AUTH, 0),
 	CMD("STATUS", imap_cmd_status, IMAP_STATES_AUTH, 0),
+	{"APPEND", imap_cmd_append, IMAP_STATES_AUTH, 0, imap_append_literal, imap_append_chunk},
 	/* RFC 9051 6.4: selected */
 	CMD("CHECK", imap_cmd_check, IMAP_STATE_SELECTED, 0),
 	CMD("CLOSE", imap_cmd_close, IMAP_STATE_SELECTED, 0),
@@ -90,6 +92,8 @@ static const struct {
 	{"UTF8=ACCEPT", CAP_POSTAUTH},   /* RFC 6855 */
 	{"IDLE", CAP_POSTAUTH},          /* RFC 2177 */
 	{"MOVE", CAP_POSTAUTH},          /* RFC 6851 */
+	{"UIDPLUS", CAP_POSTAUTH},       /* RFC 4315 (APPENDUID, COPYUID, UID EXPUNGE) */
+	{"MULTIAPPEND", CAP_POSTAUTH},   /* RFC 3502 */
 };
 
 void imap_capabilities(struct imap_session *s, struct buf *out)

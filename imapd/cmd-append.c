@@ -1,0 +1,330 @@
+/* cmd-append.c - APPEND (RFC 9051 6.3.12; RFC 3502 MULTIAPPEND; RFC 4315
+ * APPENDUID; RFC 7888 LITERAL+; RFC 3516 literal8 data).
+ *
+ * The message literals are never held in memory: the table entry's
+ * .literal hook decides on each literal before the client sends it
+ * (size against [limits] max_literal, the mailbox, the append-opts in
+ * front of it), the .chunk hook streams the bytes into a store spool
+ * (CRLF-normalised, and through the MIME parser so FETCH finds its cached
+ * parse result), and the handler runs once the line is complete and
+ * appends every message in one store_append (all or nothing) on a worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "cmd-append.h"
+#include "config.h"
+#include "crlf.h"
+#include "imapdate.h"
+#include "mime.h"
+#include "seqset.h"
+#include "session.h"
+#include "write.h"
+#include "xalloc.h"
+
+/* Messages in one MULTIAPPEND. */
+#define APPEND_MAX_MESSAGES 1000
+
+struct append_msg {
+	struct store_spool *spool;
+	struct mime_parser *mp;
+	struct buf blob;   /* serialised MIME tree */
+	bool binary;       /* literal8: stored as sent */
+	bool prev_cr;
+	uint32_t flags;
+	char *keywords;    /* arena, or NULL */
+	int64_t date;      /* 0: now */
+	int tzoff;
+};
+
+struct append_ctx {
+	struct store *st;          /* reference for the worker */
+	struct store_mailbox mb;   /* looked up at the first literal */
+	struct append_msg *msgs;
+	size_t n, cap;
+	size_t next_arg;           /* first argument of the next append-opts */
+	bool spool_failed;
+	struct store_err err;
+	struct buf tmp;
+	/* worker results */
+	struct store_append_req *reqs;
+	struct store_blob *blobs;
+	struct store_append_res *res;
+	int rc;
+};
+
+static void append_cleanup(struct imap_cmd *cmd)
+{
+	struct append_ctx *c = cmd->ctx;
+
+	for (size_t i = 0; i < c->n; i++) {
+		store_spool_free(&c->msgs[i].spool);
+		if (c->msgs[i].mp) {
+			struct mime_part *t = mime_parser_finish(&c->msgs[i].mp);
+			mime_part_free(&t);
+		}
+		buf_release(&c->msgs[i].blob);
+	}
+	free(c->msgs);
+	free(c->reqs);
+	free(c->blobs);
+	free(c->res);
+	buf_release(&c->tmp);
+	store_unref(&c->st);
+}
+
+/* flag-list = "(" [flag *(SP flag)] ")"  (RFC 9051 9)
+ * flag      = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" /
+ *             "\Draft" / flag-keyword / flag-extension */
+static int parse_flags(struct imap_cmd *cmd, const struct imap_arg *a,
+		       struct append_msg *m, const char **err_r)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} sys[] = {
+		{"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED},
+		{"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
+		{"\\Draft", STORE_F_DRAFT},
+	};
+	struct imap_arg *list;
+	size_t n;
+	struct buf kw = BUF_INIT;
+
+	if (!imap_arg_list(a, &list, &n)) {
+		*err_r = "Invalid flag list";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		bool found = false;
+
+		if (!imap_arg_atom(&list[i], &s) || list[i].len == 0)
+			goto bad;
+		if (s[0] == '\\') {
+			for (size_t j = 0; j < sizeof(sys) / sizeof(sys[0]);
+			     j++) {
+				if (strcasecmp(s, sys[j].name) == 0) {
+					m->flags |= sys[j].bit;
+					found = true;
+				}
+			}
+			/* \Recent cannot be set (RFC 3501 2.3.2) */
+			if (!found)
+				goto bad;
+			continue;
+		}
+		if (list[i].len > 200)
+			goto bad;
+		for (size_t j = 0; j < list[i].len; j++)
+			if (!imap_is_atom_char((unsigned char)s[j]) ||
+			    (unsigned char)s[j] > 0x7e)
+				goto bad;
+		if (kw.len)
+			buf_append_c(&kw, ' ');
+		buf_append(&kw, s, list[i].len);
+	}
+	if (kw.len)
+		m->keywords = imap_cmd_strndup(cmd, kw.data, kw.len);
+	buf_release(&kw);
+	return 0;
+bad:
+	buf_release(&kw);
+	*err_r = "Invalid flag in flag list";
+	return -1;
+}
+
+/* append-opts = [SP flag-list] [SP date-time] *(SP append-ext) */
+static int parse_opts(struct imap_cmd *cmd, const struct imap_arg *a,
+		      size_t n, struct append_msg *m, const char **err_r)
+{
+	size_t i = 0;
+
+	if (i < n && a[i].type == IMAP_ARG_LIST) {
+		if (parse_flags(cmd, &a[i], m, err_r) < 0)
+			return -1;
+		i++;
+	}
+	if (i < n && a[i].type == IMAP_ARG_STRING) {
+		if (imapdate_parse_datetime(a[i].str, a[i].len, &m->date,
+					    &m->tzoff) < 0) {
+			*err_r = "Invalid date-time";
+			return -1;
+		}
+		i++;
+	}
+	if (i < n) {
+		*err_r = "Unsupported APPEND option";
+		return -1;
+	}
+	return 0;
+}
+
+static enum imap_literal_action reject(struct imap_cmd *cmd,
+				       const struct imap_literal_info *li,
+				       const char *code, const char *why)
+{
+	/* a non-synchronising literal is on its way anyway: BAD (RFC 7888
+	 * 4), else NO before the client sends it */
+	imap_reply_tagged(cmd, li->sync ? IMAP_NO : IMAP_BAD, code, "%s", why);
+	return IMAP_LITERAL_REJECT;
+}
+
+/* The .literal hook: called for each literal of the command line before
+ * the client sends its bytes (synchronising) or as they arrive. */
+enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
+					     const struct imap_literal_info *li)
+{
+	struct imap_session *s = cmd->s;
+	struct append_ctx *c = cmd->ctx;
+	const char *why;
+
+	/* the mailbox name, or a string inside a list: an argument */
+	if (li->depth > 0 || li->argc == 0)
+		return IMAP_LITERAL_BUFFER;
+	if (!c) {
+		c = cmd->ctx = imap_cmd_alloc(cmd, sizeof(*c));
+		memset(c, 0, sizeof(*c));
+		c->next_arg = 1;
+		cmd->cleanup = append_cleanup;
+		const char *name = imap_mailbox_arg(cmd, &cmd->args[0], &why);
+		if (!name)
+			return reject(cmd, li, NULL, why);
+		struct store_err err;
+		if (store_mailbox_get(s->store, name, &c->mb, &err) < 0) {
+			if (err.code == STORE_ERR_NOTFOUND)
+				return reject(cmd, li, "TRYCREATE",
+					      "Mailbox does not exist");
+			imap_reply_store_err(cmd, &err, "APPEND");
+			return IMAP_LITERAL_REJECT;
+		}
+		c->st = store_ref(s->store);
+	}
+	if (li->size > s->srv->cfg->max_literal)
+		return reject(cmd, li, "TOOBIG", "Message too large");
+	if (li->size == 0)
+		return reject(cmd, li, NULL, "Cannot append an empty message");
+	if (c->n >= APPEND_MAX_MESSAGES)
+		return reject(cmd, li, "LIMIT", "Too many messages");
+	if (li->argc < c->next_arg || li->argc > cmd->nargs)
+		return reject(cmd, li, NULL, "Invalid APPEND arguments");
+
+	struct append_msg m = {0};
+	if (parse_opts(cmd, &cmd->args[c->next_arg], li->argc - c->next_arg,
+		       &m, &why) < 0) {
+		imap_reply_bad(cmd, "%s", why);
+		return IMAP_LITERAL_REJECT;
+	}
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 4;
+		c->msgs = xrealloc(c->msgs, c->cap * sizeof(*c->msgs));
+	}
+	m.spool = store_spool_new();
+	m.mp = mime_parser_new(NULL);
+	m.binary = li->binary;
+	buf_init(&m.blob);
+	c->msgs[c->n++] = m;
+	c->next_arg = li->argc + 1;
+	return IMAP_LITERAL_STREAM;
+}
+
+/* The .chunk hook: bytes of the current message literal. */
+void imap_append_chunk(struct imap_cmd *cmd, const char *data, size_t len,
+		       bool last)
+{
+	struct append_ctx *c = cmd->ctx;
+	struct append_msg *m;
+
+	(void)last;
+	if (!c || c->n == 0 || c->spool_failed)
+		return;
+	m = &c->msgs[c->n - 1];
+	if (!m->binary) {
+		buf_reset(&c->tmp);
+		crlf_normalize(data, len, &m->prev_cr, &c->tmp);
+		data = c->tmp.data;
+		len = c->tmp.len;
+	}
+	if (store_spool_write(m->spool, data, len, &c->err) < 0) {
+		c->spool_failed = true;
+		return;
+	}
+	mime_parser_feed(m->mp, data, len);
+}
+
+static void append_work(struct imap_cmd *cmd)
+{
+	struct append_ctx *c = cmd->ctx;
+
+	c->rc = store_append(c->st, c->reqs, c->n, c->res, &c->err);
+}
+
+/* resp-code-apnd = "APPENDUID" SP nz-number SP append-uid
+ * append-uid = uniqueid / uid-set (MULTIAPPEND)   (RFC 4315 3) */
+static enum imap_cmd_result append_done(struct imap_cmd *cmd)
+{
+	struct append_ctx *c = cmd->ctx;
+	struct seqset set = SEQSET_INIT;
+	struct buf code = BUF_INIT;
+	enum imap_cmd_result r;
+
+	if (c->rc < 0) {
+		if (c->err.code == STORE_ERR_NOTFOUND)
+			return imap_reply_no(cmd, "TRYCREATE",
+					     "Mailbox does not exist");
+		return imap_reply_store_err(cmd, &c->err, "APPEND");
+	}
+	for (size_t i = 0; i < c->n; i++)
+		seqset_add(&set, c->res[i].uid, c->res[i].uid);
+	seqset_resolve(&set, UINT32_MAX, true);
+	buf_printf(&code, "APPENDUID %u ", c->res[0].uidvalidity);
+	seqset_write(&set, &code);
+	seqset_release(&set);
+	r = imap_reply_ok(cmd, code.data, "APPEND completed");
+	buf_release(&code);
+	return r;
+}
+
+/* RFC 9051 6.3.12: append = "APPEND" SP mailbox 1*append-message
+ *   append-message = append-opts SP append-data       (RFC 3502 6)
+ *   append-opts    = [SP flag-list] [SP date-time] *(SP append-ext)
+ *   append-data    = literal / literal8 / append-data-ext
+ * Runs when the line is complete; the literals were streamed already. */
+enum imap_cmd_result imap_cmd_append(struct imap_cmd *cmd)
+{
+	struct append_ctx *c = cmd->ctx;
+
+	if (!c || c->n == 0)
+		return imap_reply_bad(cmd, "Expected mailbox and message");
+	if (cmd->nargs != c->next_arg)
+		return imap_reply_bad(cmd, "Unexpected arguments after message");
+	if (c->spool_failed)
+		return imap_reply_store_err(cmd, &c->err, "APPEND");
+
+	c->reqs = xcalloc(c->n, sizeof(*c->reqs));
+	c->blobs = xcalloc(c->n, sizeof(*c->blobs));
+	c->res = xcalloc(c->n, sizeof(*c->res));
+	for (size_t i = 0; i < c->n; i++) {
+		struct append_msg *m = &c->msgs[i];
+		struct mime_part *tree = mime_parser_finish(&m->mp);
+
+		mime_serialize(tree, &m->blob);
+		mime_part_free(&tree);
+		c->blobs[i].name = MIME_BLOB_NAME;
+		c->blobs[i].data = m->blob.data;
+		c->blobs[i].len = m->blob.len;
+		c->reqs[i].mailbox_id = c->mb.id;
+		c->reqs[i].spool = m->spool;
+		c->reqs[i].flags = m->flags;
+		c->reqs[i].keywords = m->keywords;
+		c->reqs[i].internaldate = m->date;
+		c->reqs[i].tzoff = m->tzoff;
+		/* a binary literal may hold bare LFs: the tree's offsets are
+		 * of the stored bytes either way */
+		c->reqs[i].blobs = &c->blobs[i];
+		c->reqs[i].nblobs = 1;
+	}
+	return imap_cmd_work(cmd, append_work, append_done);
+}
