@@ -283,6 +283,22 @@ def test_close_expunges_deleted_unselect_does_not(tandem):
     typ, _ = m.close()
     assert typ == "OK"
     assert m.status("INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 3)")
+    # \Deleted on message 1: UNSELECT and EXAMINE+CLOSE keep it, CLOSE
+    # after SELECT expunges it without untagged EXPUNGE
+    m.select("INBOX")
+    assert m.store("1", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    m._simple_command("UNSELECT")
+    m.state = "AUTH"
+    assert m.status("INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 3)")
+    m.select("INBOX", readonly=True)
+    m.close()
+    assert m.status("INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 3)")
+    m.select("INBOX")
+    m.untagged_responses.clear()
+    typ, _ = m.close()
+    assert typ == "OK"
+    assert "EXPUNGE" not in m.untagged_responses
+    assert m.status("INBOX", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 2)")
     m.logout()
 
 
