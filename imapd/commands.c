@@ -49,6 +49,8 @@ static const struct imap_cmd_def commands[] = {
 	CMD("UID FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
 	CMD("STORE", imap_cmd_store, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN | IMAP_CMDF_WRITE),
 	CMD("UID STORE", imap_cmd_store, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
+	CMD("SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
+	CMD("UID SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, IMAP_CMDF_UID),
 	CMD("EXPUNGE", imap_cmd_expunge, IMAP_STATE_SELECTED, IMAP_CMDF_WRITE),
 	CMD("UID EXPUNGE", imap_cmd_expunge, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
 	CMD("COPY", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_USES_MSN),
@@ -94,6 +96,8 @@ static const struct {
 	{"MOVE", CAP_POSTAUTH},          /* RFC 6851 */
 	{"UIDPLUS", CAP_POSTAUTH},       /* RFC 4315 (APPENDUID, COPYUID, UID EXPUNGE) */
 	{"MULTIAPPEND", CAP_POSTAUTH},   /* RFC 3502 */
+	{"ESEARCH", CAP_POSTAUTH},       /* RFC 4731 */
+	{"WITHIN", CAP_POSTAUTH},        /* RFC 5032 */
 };
 
 void imap_capabilities(struct imap_session *s, struct buf *out)

@@ -1,0 +1,1091 @@
+/* search.c - search keys: parser and matcher (see search.h). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "charset.h"
+#include "imapdate.h"
+#include "mime.h"
+#include "rfc2047.h"
+#include "search.h"
+#include "write.h"
+#include "xalloc.h"
+
+enum search_type {
+	SK_ALL,
+	SK_AND,      /* children */
+	SK_OR,       /* two children */
+	SK_NOT,      /* one child */
+	SK_SEQ,      /* MSN set */
+	SK_UID,      /* UID set */
+	SK_DOLLAR,   /* "$" as a sequence set: the saved UIDs */
+	SK_FLAGS,    /* all of flags set */
+	SK_UNFLAGS,  /* all of flags clear */
+	SK_KEYWORD,
+	SK_UNKEYWORD,
+	SK_NEW,
+	SK_OLD,
+	SK_RECENT,
+	SK_BEFORE, SK_ON, SK_SINCE,             /* INTERNALDATE */
+	SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, /* Date: */
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,
+	SK_OLDER, SK_YOUNGER,
+	SK_LARGER, SK_SMALLER,
+	SK_MODSEQ,
+	SK_HEADER,   /* hdr, str */
+	SK_BODY,
+	SK_TEXT,
+};
+
+struct search_key {
+	enum search_type type;
+	struct search_key *child; /* AND/OR/NOT: first child */
+	struct search_key *next;  /* sibling */
+	uint64_t num;             /* LARGER, SMALLER, MODSEQ, OLDER, YOUNGER */
+	int64_t day;              /* dates: UTC seconds at 00:00 */
+	uint32_t flags;
+	char *hdr;                /* HEADER: field name */
+	char *str;                /* folded needle, or keyword */
+	size_t str_len;
+	struct seqset set;
+};
+
+/* ---- case folding ------------------------------------------------------ */
+
+static uint32_t fold_cp(uint32_t c)
+{
+	if (c < 0x80)
+		return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+	if ((c >= 0xC0 && c <= 0xDE && c != 0xD7))
+		return c + 32;
+	if (c >= 0x100 && c <= 0x137)
+		return c | 1;
+	if (c >= 0x139 && c <= 0x148)
+		return (c & 1) ? c + 1 : c;
+	if (c >= 0x14A && c <= 0x177)
+		return c | 1;
+	if (c == 0x178)
+		return 0xFF;
+	if (c >= 0x179 && c <= 0x17E)
+		return (c & 1) ? c + 1 : c;
+	if (c >= 0x391 && c <= 0x3AB && c != 0x3A2)
+		return c + 32;
+	if (c == 0x3C2) /* final sigma */
+		return 0x3C3;
+	if (c >= 0x400 && c <= 0x40F)
+		return c + 80;
+	if (c >= 0x410 && c <= 0x42F)
+		return c + 32;
+	if (c >= 0x460 && c <= 0x4FF && c != 0x482 &&
+	    !(c >= 0x483 && c <= 0x489))
+		return c | 1;
+	return c;
+}
+
+static void put_utf8(struct buf *out, uint32_t c)
+{
+	char t[4];
+	size_t n;
+
+	if (c < 0x800) {
+		t[0] = (char)(0xC0 | c >> 6);
+		t[1] = (char)(0x80 | (c & 0x3F));
+		n = 2;
+	} else if (c < 0x10000) {
+		t[0] = (char)(0xE0 | c >> 12);
+		t[1] = (char)(0x80 | (c >> 6 & 0x3F));
+		t[2] = (char)(0x80 | (c & 0x3F));
+		n = 3;
+	} else {
+		t[0] = (char)(0xF0 | c >> 18);
+		t[1] = (char)(0x80 | (c >> 12 & 0x3F));
+		t[2] = (char)(0x80 | (c >> 6 & 0x3F));
+		t[3] = (char)(0x80 | (c & 0x3F));
+		n = 4;
+	}
+	buf_append(out, t, n);
+}
+
+void search_fold(const char *s, size_t n, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	buf_reserve(out, n);
+	while (i < n) {
+		unsigned char b = p[i];
+		if (b < 0x80) {
+			buf_append_c(out, (char)((b >= 'A' && b <= 'Z') ? b + 32
+								   : b));
+			i++;
+			continue;
+		}
+		/* two and three byte sequences hold every folded range */
+		if ((b & 0xE0) == 0xC0 && i + 1 < n &&
+		    (p[i + 1] & 0xC0) == 0x80) {
+			uint32_t c = (uint32_t)(b & 0x1F) << 6 | (p[i + 1] & 0x3F);
+			uint32_t f = fold_cp(c);
+			if (f != c && c >= 0x80) {
+				put_utf8(out, f);
+			} else {
+				buf_append(out, p + i, 2);
+			}
+			i += 2;
+			continue;
+		}
+		buf_append_c(out, (char)b);
+		i++;
+	}
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+struct parse_state {
+	const struct imap_arg *a;
+	size_t n, i;
+	uint32_t msn_max, uid_max;
+	struct search_info *info;
+	const char *err;
+};
+
+static struct search_key *key_new(enum search_type t)
+{
+	struct search_key *k = xcalloc(1, sizeof(*k));
+
+	k->type = t;
+	seqset_init(&k->set);
+	return k;
+}
+
+void search_key_free(struct search_key **kp)
+{
+	struct search_key *k = *kp;
+
+	while (k) {
+		struct search_key *next = k->next;
+		search_key_free(&k->child);
+		seqset_release(&k->set);
+		free(k->hdr);
+		free(k->str);
+		free(k);
+		k = next;
+	}
+	*kp = NULL;
+}
+
+static const struct imap_arg *next_arg(struct parse_state *ps)
+{
+	if (ps->i >= ps->n) {
+		ps->err = "Missing search key argument";
+		return NULL;
+	}
+	return &ps->a[ps->i++];
+}
+
+static int arg_astring(struct parse_state *ps, const char **s_r,
+		       size_t *len_r)
+{
+	const struct imap_arg *a = next_arg(ps);
+
+	if (!a)
+		return -1;
+	if (!imap_arg_astring(a, s_r, len_r)) {
+		ps->err = "Expected a string";
+		return -1;
+	}
+	return 0;
+}
+
+static int arg_date(struct parse_state *ps, int64_t *day_r)
+{
+	const char *s;
+	size_t n;
+
+	if (arg_astring(ps, &s, &n) < 0)
+		return -1;
+	if (imapdate_parse_date(s, n, day_r) < 0) {
+		ps->err = "Invalid date";
+		return -1;
+	}
+	return 0;
+}
+
+static int arg_number(struct parse_state *ps, uint64_t max, uint64_t *n_r)
+{
+	const struct imap_arg *a = next_arg(ps);
+
+	if (!a)
+		return -1;
+	if (!imap_arg_number(a, max, n_r)) {
+		ps->err = "Expected a number";
+		return -1;
+	}
+	return 0;
+}
+
+static int set_needle(struct parse_state *ps, struct search_key *k)
+{
+	const char *s;
+	size_t n;
+	struct buf b = BUF_INIT;
+
+	if (arg_astring(ps, &s, &n) < 0)
+		return -1;
+	search_fold(s, n, &b);
+	k->str_len = b.len;
+	buf_append_c(&b, '\0');
+	k->str = b.data; /* ownership moves to the key */
+	ps->info->uses_text = true;
+	return 0;
+}
+
+static struct search_key *parse_key(struct parse_state *ps, unsigned depth);
+
+static struct search_key *parse_list(struct parse_state *ps,
+				     const struct imap_arg *a, size_t n,
+				     unsigned depth)
+{
+	struct parse_state sub = *ps;
+	struct search_key *and = key_new(SK_AND), **tail = &and->child;
+
+	sub.a = a;
+	sub.n = n;
+	sub.i = 0;
+	if (n == 0) {
+		ps->err = "Empty search key list";
+		search_key_free(&and);
+		return NULL;
+	}
+	while (sub.i < sub.n) {
+		struct search_key *k = parse_key(&sub, depth + 1);
+		if (!k) {
+			ps->err = sub.err;
+			search_key_free(&and);
+			return NULL;
+		}
+		*tail = k;
+		tail = &k->next;
+	}
+	return and;
+}
+
+static const struct {
+	const char *name;
+	enum search_type type;
+	uint32_t flags;
+} simple_keys[] = {
+	{"ALL", SK_ALL, 0},
+	{"ANSWERED", SK_FLAGS, STORE_F_ANSWERED},
+	{"DELETED", SK_FLAGS, STORE_F_DELETED},
+	{"DRAFT", SK_FLAGS, STORE_F_DRAFT},
+	{"FLAGGED", SK_FLAGS, STORE_F_FLAGGED},
+	{"SEEN", SK_FLAGS, STORE_F_SEEN},
+	{"UNANSWERED", SK_UNFLAGS, STORE_F_ANSWERED},
+	{"UNDELETED", SK_UNFLAGS, STORE_F_DELETED},
+	{"UNDRAFT", SK_UNFLAGS, STORE_F_DRAFT},
+	{"UNFLAGGED", SK_UNFLAGS, STORE_F_FLAGGED},
+	{"UNSEEN", SK_UNFLAGS, STORE_F_SEEN},
+	{"NEW", SK_NEW, 0},
+	{"OLD", SK_OLD, 0},
+	{"RECENT", SK_RECENT, 0},
+	{"SAVEDATESUPPORTED", SK_ALL, 0},
+};
+
+static const struct {
+	const char *name;
+	enum search_type type;
+} date_keys[] = {
+	{"BEFORE", SK_BEFORE},         {"ON", SK_ON},
+	{"SINCE", SK_SINCE},           {"SENTBEFORE", SK_SENTBEFORE},
+	{"SENTON", SK_SENTON},         {"SENTSINCE", SK_SENTSINCE},
+	{"SAVEDBEFORE", SK_SAVEDBEFORE}, {"SAVEDON", SK_SAVEDON},
+	{"SAVEDSINCE", SK_SAVEDSINCE},
+};
+
+static const char *const header_keys[] = {"BCC", "CC", "FROM", "SUBJECT",
+					  "TO"};
+
+/* search-key (RFC 9051 9, RFC 3501 9, RFC 7162 4, RFC 5032, RFC 8514) */
+static struct search_key *parse_key(struct parse_state *ps, unsigned depth)
+{
+	const struct imap_arg *a = next_arg(ps);
+	struct search_key *k = NULL;
+	const char *w;
+
+	if (!a)
+		return NULL;
+	if (depth > SEARCH_MAX_DEPTH) {
+		ps->err = "Search keys nested too deeply";
+		return NULL;
+	}
+	if (a->type == IMAP_ARG_LIST)
+		return parse_list(ps, a->list, a->list_count, depth);
+	if (!imap_arg_atom(a, &w)) {
+		ps->err = "Invalid search key";
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(simple_keys) / sizeof(simple_keys[0]);
+	     i++) {
+		if (strcasecmp(w, simple_keys[i].name) == 0) {
+			k = key_new(simple_keys[i].type);
+			k->flags = simple_keys[i].flags;
+			return k;
+		}
+	}
+	for (size_t i = 0; i < sizeof(date_keys) / sizeof(date_keys[0]); i++) {
+		if (strcasecmp(w, date_keys[i].name) == 0) {
+			k = key_new(date_keys[i].type);
+			if (arg_date(ps, &k->day) < 0)
+				goto fail;
+			return k;
+		}
+	}
+	for (size_t i = 0; i < sizeof(header_keys) / sizeof(header_keys[0]);
+	     i++) {
+		if (strcasecmp(w, header_keys[i]) == 0) {
+			k = key_new(SK_HEADER);
+			k->hdr = xstrdup(header_keys[i]);
+			if (set_needle(ps, k) < 0)
+				goto fail;
+			return k;
+		}
+	}
+	if (strcasecmp(w, "HEADER") == 0) {
+		const char *h;
+		size_t hn;
+		k = key_new(SK_HEADER);
+		if (arg_astring(ps, &h, &hn) < 0)
+			goto fail;
+		if (hn == 0 || memchr(h, ':', hn) || memchr(h, '\0', hn)) {
+			ps->err = "Invalid header field name";
+			goto fail;
+		}
+		k->hdr = xstrndup(h, hn);
+		if (set_needle(ps, k) < 0)
+			goto fail;
+		return k;
+	}
+	if (strcasecmp(w, "BODY") == 0 || strcasecmp(w, "TEXT") == 0) {
+		k = key_new(toupper((unsigned char)w[0]) == 'B' ? SK_BODY
+								: SK_TEXT);
+		if (set_needle(ps, k) < 0)
+			goto fail;
+		return k;
+	}
+	if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
+		const char *kw;
+		size_t kn;
+		k = key_new(toupper((unsigned char)w[0]) == 'K' ? SK_KEYWORD
+								: SK_UNKEYWORD);
+		if (arg_astring(ps, &kw, &kn) < 0)
+			goto fail;
+		if (kn == 0 || memchr(kw, ' ', kn) || memchr(kw, '\0', kn)) {
+			ps->err = "Invalid keyword";
+			goto fail;
+		}
+		k->str = xstrndup(kw, kn);
+		k->str_len = kn;
+		return k;
+	}
+	if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0) {
+		k = key_new(toupper((unsigned char)w[0]) == 'L' ? SK_LARGER
+								: SK_SMALLER);
+		if (arg_number(ps, INT64_MAX, &k->num) < 0)
+			goto fail;
+		return k;
+	}
+	if (strcasecmp(w, "OLDER") == 0 || strcasecmp(w, "YOUNGER") == 0) {
+		k = key_new(toupper((unsigned char)w[0]) == 'O' ? SK_OLDER
+								: SK_YOUNGER);
+		if (arg_number(ps, UINT32_MAX, &k->num) < 0)
+			goto fail;
+		if (k->num == 0) {
+			ps->err = "Interval must be positive";
+			goto fail;
+		}
+		return k;
+	}
+	if (strcasecmp(w, "MODSEQ") == 0) {
+		/* "MODSEQ" [SP entry-name SP entry-type-req]
+		 *   SP mod-sequence-valzer              (RFC 7162 4) */
+		k = key_new(SK_MODSEQ);
+		if (ps->i + 2 < ps->n + 0 && ps->a[ps->i].type ==
+						     IMAP_ARG_STRING) {
+			const char *t;
+			ps->i++;
+			if (!imap_arg_atom(&ps->a[ps->i], &t) ||
+			    (strcasecmp(t, "priv") && strcasecmp(t, "shared") &&
+			     strcasecmp(t, "all"))) {
+				ps->err = "Invalid MODSEQ entry type";
+				goto fail;
+			}
+			ps->i++;
+		}
+		if (arg_number(ps, INT64_MAX, &k->num) < 0)
+			goto fail;
+		ps->info->uses_modseq = true;
+		return k;
+	}
+	if (strcasecmp(w, "NOT") == 0) {
+		k = key_new(SK_NOT);
+		if (!(k->child = parse_key(ps, depth + 1)))
+			goto fail;
+		return k;
+	}
+	if (strcasecmp(w, "OR") == 0) {
+		k = key_new(SK_OR);
+		if (!(k->child = parse_key(ps, depth + 1)))
+			goto fail;
+		if (!(k->child->next = parse_key(ps, depth + 1)))
+			goto fail;
+		return k;
+	}
+	if (strcasecmp(w, "UID") == 0) {
+		const char *set;
+		const struct imap_arg *sa = next_arg(ps);
+		k = key_new(SK_UID);
+		if (!sa || !imap_arg_atom(sa, &set)) {
+			ps->err = ps->err ? ps->err : "Expected a UID set";
+			goto fail;
+		}
+		if (seqset_parse(&k->set, set, sa->len, 0, true, &ps->err) < 0)
+			goto fail;
+		if (k->set.dollar) {
+			k->type = SK_DOLLAR;
+			ps->info->uses_dollar = true;
+		} else {
+			seqset_resolve(&k->set, ps->uid_max, true);
+		}
+		return k;
+	}
+	/* sequence-set (or "$") */
+	k = key_new(SK_SEQ);
+	if (seqset_parse(&k->set, w, a->len, 0, true, &ps->err) < 0) {
+		ps->err = "Unknown search key";
+		goto fail;
+	}
+	if (k->set.dollar) {
+		k->type = SK_DOLLAR;
+		ps->info->uses_dollar = true;
+		return k;
+	}
+	/* RFC 9051 6.4.4: "*" is the last message; numbers above EXISTS
+	 * simply match nothing (as Dovecot does) */
+	seqset_resolve(&k->set, ps->msn_max, false);
+	return k;
+fail:
+	search_key_free(&k);
+	return NULL;
+}
+
+struct search_key *search_parse(const struct imap_arg *args, size_t n,
+				 uint32_t msn_max, uint32_t uid_max,
+				 struct search_info *info, const char **err_r)
+{
+	struct parse_state ps = {args, n, 0, msn_max, uid_max, info, NULL};
+	struct search_key *k;
+
+	memset(info, 0, sizeof(*info));
+	ps.info = info;
+	k = parse_list(&ps, args, n, 0);
+	if (!k)
+		*err_r = ps.err ? ps.err : "Invalid search program";
+	return k;
+}
+
+/* ---- message data ------------------------------------------------------- */
+
+#define HDR_MAX (1024 * 1024)
+#define SLICE 65536
+
+static int open_body(struct search_msg *sm)
+{
+	if (sm->body)
+		return 0;
+	return store_body_open(sm->st, sm->m->body_id, &sm->body, &sm->err);
+}
+
+/* Reads the top-level header (up to the empty line, at most HDR_MAX). */
+static int load_header(struct search_msg *sm)
+{
+	uint64_t off = 0;
+
+	if (sm->hdr_loaded)
+		return 0;
+	if (open_body(sm) < 0)
+		return -1;
+	buf_init(&sm->hdr);
+	while (sm->hdr.len < HDR_MAX) {
+		const char *p;
+		ssize_t r = store_body_peek(sm->body, off, &p, &sm->err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		size_t start = sm->hdr.len > 3 ? sm->hdr.len - 3 : 0;
+		buf_append(&sm->hdr, p, (size_t)r);
+		off += (uint64_t)r;
+		/* the end of the header: LF (CR) LF */
+		const char *h = sm->hdr.data;
+		size_t i;
+		for (i = start; i + 1 < sm->hdr.len; i++) {
+			if (h[i] != '\n')
+				continue;
+			if (h[i + 1] == '\n') {
+				buf_truncate(&sm->hdr, i + 2);
+				goto done;
+			}
+			if (h[i + 1] == '\r' && i + 2 < sm->hdr.len &&
+			    h[i + 2] == '\n') {
+				buf_truncate(&sm->hdr, i + 3);
+				goto done;
+			}
+		}
+		if (sm->hdr.len == 0 || (sm->hdr.len >= 2 &&
+					 sm->hdr.data[0] == '\r' &&
+					 sm->hdr.data[1] == '\n'))
+			break;
+	}
+	if (sm->hdr.len > HDR_MAX)
+		buf_truncate(&sm->hdr, HDR_MAX);
+	/* a message starting with an empty line has no header */
+	if (sm->hdr.len && (sm->hdr.data[0] == '\n' ||
+			    (sm->hdr.len > 1 && sm->hdr.data[0] == '\r' &&
+			     sm->hdr.data[1] == '\n')))
+		buf_truncate(&sm->hdr, 0);
+done:
+	sm->hdr_loaded = true;
+	return 0;
+}
+
+static int load_tree(struct search_msg *sm)
+{
+	struct buf blob = BUF_INIT;
+	struct store_err err;
+
+	if (sm->tree)
+		return 0;
+	if (store_blob_get(sm->st, sm->m->body_id, MIME_BLOB_NAME, &blob,
+			   &err) == 0)
+		sm->tree = mime_deserialize(blob.data, blob.len);
+	buf_release(&blob);
+	if (sm->tree)
+		return 0;
+	if (open_body(sm) < 0)
+		return -1;
+	struct mime_parser *p = mime_parser_new(NULL);
+	uint64_t off = 0;
+	for (;;) {
+		const char *d;
+		ssize_t r = store_body_peek(sm->body, off, &d, &sm->err);
+		if (r < 0) {
+			struct mime_part *t = mime_parser_finish(&p);
+			mime_part_free(&t);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		mime_parser_feed(p, d, (size_t)r);
+		off += (uint64_t)r;
+	}
+	sm->tree = mime_parser_finish(&p);
+	return 0;
+}
+
+void search_msg_release(struct search_msg *sm)
+{
+	store_body_close(&sm->body);
+	if (sm->hdr_loaded)
+		buf_release(&sm->hdr);
+	sm->hdr_loaded = false;
+	mime_part_free(&sm->tree);
+	sm->sent_loaded = false;
+}
+
+/* Calls fn for each header field of hdr named name (NULL: every field)
+ * with its unfolded value; stops when fn returns nonzero. */
+static int each_field(const struct buf *hdr, const char *name,
+		      int (*fn)(const char *v, size_t n, void *arg), void *arg)
+{
+	const char *p = hdr->data, *end = hdr->data + hdr->len;
+	size_t nlen = name ? strlen(name) : 0;
+	struct buf val = BUF_INIT;
+	int r = 0;
+
+	while (p < end && r == 0) {
+		const char *line_end = memchr(p, '\n', (size_t)(end - p));
+		const char *fe = line_end ? line_end + 1 : end;
+		/* continuation lines */
+		while (fe < end && (*fe == ' ' || *fe == '\t')) {
+			const char *nl = memchr(fe, '\n', (size_t)(end - fe));
+			fe = nl ? nl + 1 : end;
+		}
+		const char *colon = memchr(p, ':', (size_t)(fe - p));
+		if (colon && (!name || ((size_t)(colon - p) == nlen &&
+					strncasecmp(p, name, nlen) == 0))) {
+			const char *v = colon + 1;
+			buf_reset(&val);
+			for (; v < fe; v++)
+				if (*v != '\r' && *v != '\n')
+					buf_append_c(&val, *v);
+			size_t s = 0;
+			while (s < val.len && (val.data[s] == ' ' ||
+					       val.data[s] == '\t'))
+				s++;
+			r = fn(val.data ? val.data + s : "", val.len - s, arg);
+		}
+		p = fe;
+	}
+	buf_release(&val);
+	return r;
+}
+
+/* Substring search in folded text. */
+static bool contains(const char *h, size_t hn, const char *n, size_t nn)
+{
+	if (nn == 0)
+		return true;
+	if (hn < nn)
+		return false;
+	return memmem(h, hn, n, nn) != NULL;
+}
+
+struct field_match {
+	const struct search_key *k;
+	struct buf dec, fold;
+};
+
+static int field_match_cb(const char *v, size_t n, void *arg)
+{
+	struct field_match *fm = arg;
+
+	buf_reset(&fm->dec);
+	buf_reset(&fm->fold);
+	rfc2047_decode(v, n, &fm->dec);
+	search_fold(fm->dec.data ? fm->dec.data : "", fm->dec.len, &fm->fold);
+	return contains(fm->fold.data, fm->fold.len, fm->k->str,
+			fm->k->str_len);
+}
+
+static int match_header(const struct search_key *k, struct search_msg *sm,
+			const char *name)
+{
+	struct field_match fm = {k, BUF_INIT, BUF_INIT};
+	int r;
+
+	if (load_header(sm) < 0)
+		return -1;
+	r = each_field(&sm->hdr, name, field_match_cb, &fm);
+	buf_release(&fm.dec);
+	buf_release(&fm.fold);
+	return r;
+}
+
+/* ---- body text ---------------------------------------------------------- */
+
+/* A streaming matcher: decoded UTF-8 text in, folded and searched with
+ * an overlap of the needle's length so matches across slices count. */
+struct text_scan {
+	const struct search_key *k;
+	const char *charset;
+	int enc;              /* 0 identity, 1 base64, 2 quoted-printable */
+	struct buf raw;       /* decoded bytes not yet converted */
+	struct buf conv, fold;
+	size_t keep;          /* folded bytes kept from the last round */
+	uint32_t b64;         /* base64 accumulator */
+	int b64n;
+	char qp[3];
+	size_t qpn;
+	bool found;
+};
+
+static int b64v(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static int hexv(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)toupper(c);
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void scan_flush(struct text_scan *ts, bool final)
+{
+	size_t cut = ts->raw.len;
+
+	if (!final) {
+		/* convert whole lines only, so a character is never split */
+		while (cut > 0 && ts->raw.data[cut - 1] != '\n')
+			cut--;
+		if (cut == 0 && ts->raw.len < SLICE)
+			return;
+		if (cut == 0)
+			cut = ts->raw.len;
+	}
+	if (cut == 0)
+		return;
+	buf_reset(&ts->conv);
+	if (!ts->charset || charset_is_utf8(ts->charset))
+		charset_utf8_sanitize(ts->raw.data, cut, &ts->conv);
+	else
+		charset_to_utf8(ts->charset, ts->raw.data, cut, &ts->conv);
+	buf_consume(&ts->raw, cut);
+	/* fold after the kept tail of the previous round */
+	buf_truncate(&ts->fold, ts->keep);
+	search_fold(ts->conv.data ? ts->conv.data : "", ts->conv.len,
+		    &ts->fold);
+	if (contains(ts->fold.data, ts->fold.len, ts->k->str, ts->k->str_len))
+		ts->found = true;
+	size_t keep = ts->k->str_len ? ts->k->str_len - 1 : 0;
+	if (keep > ts->fold.len)
+		keep = ts->fold.len;
+	memmove(ts->fold.data, ts->fold.data + ts->fold.len - keep, keep);
+	ts->fold.len = keep;
+	ts->keep = keep;
+}
+
+static void scan_feed(struct text_scan *ts, const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p;
+
+	switch (ts->enc) {
+	case 0:
+		buf_append(&ts->raw, p, n);
+		break;
+	case 1:
+		for (size_t i = 0; i < n; i++) {
+			int v = b64v(s[i]);
+			if (v < 0)
+				continue;
+			ts->b64 = ts->b64 << 6 | (uint32_t)v;
+			if (++ts->b64n == 4) {
+				char o[3] = {(char)(ts->b64 >> 16),
+					     (char)(ts->b64 >> 8),
+					     (char)ts->b64};
+				buf_append(&ts->raw, o, 3);
+				ts->b64n = 0;
+				ts->b64 = 0;
+			}
+		}
+		break;
+	case 2:
+		for (size_t i = 0; i < n; i++) {
+			if (ts->qpn == 0 && s[i] != '=') {
+				buf_append_c(&ts->raw, (char)s[i]);
+				continue;
+			}
+			ts->qp[ts->qpn++] = (char)s[i];
+			if (ts->qpn < 3)
+				continue;
+			ts->qpn = 0;
+			int h = hexv((unsigned char)ts->qp[1]);
+			int l = hexv((unsigned char)ts->qp[2]);
+			if (h >= 0 && l >= 0)
+				buf_append_c(&ts->raw, (char)(h << 4 | l));
+			else if (ts->qp[1] == '\r' && ts->qp[2] == '\n')
+				; /* soft line break */
+			else if (ts->qp[1] == '\n')
+				buf_append_c(&ts->raw, ts->qp[2]);
+			else
+				buf_append(&ts->raw, ts->qp, 3);
+		}
+		break;
+	}
+	if (ts->raw.len >= SLICE)
+		scan_flush(ts, false);
+}
+
+static void scan_finish(struct text_scan *ts)
+{
+	if (ts->enc == 1 && ts->b64n >= 2) {
+		uint32_t q = ts->b64 << (6 * (4 - ts->b64n));
+		char o[2] = {(char)(q >> 16), (char)(q >> 8)};
+		buf_append(&ts->raw, o, ts->b64n == 2 ? 1 : 2);
+	}
+	if (ts->enc == 2 && ts->qpn)
+		buf_append(&ts->raw, ts->qp, ts->qpn);
+	scan_flush(ts, true);
+}
+
+/* Scans the "text" leaf parts of the tree below part. */
+static int scan_parts(struct search_msg *sm, const struct mime_part *part,
+		      const struct search_key *k, bool *found)
+{
+	if (*found)
+		return 0;
+	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
+		for (const struct mime_part *c = part->children; c && !*found;
+		     c = c->next)
+			if (scan_parts(sm, c, k, found) < 0)
+				return -1;
+		return 0;
+	}
+	if (!part->type || strcasecmp(part->type, "text") != 0)
+		return 0;
+
+	struct text_scan ts = {0};
+	ts.k = k;
+	ts.charset = mime_param_get(part->params, part->nparams, "charset");
+	if (part->encoding && strcasecmp(part->encoding, "base64") == 0)
+		ts.enc = 1;
+	else if (part->encoding &&
+		 strcasecmp(part->encoding, "quoted-printable") == 0)
+		ts.enc = 2;
+	buf_init(&ts.raw);
+	buf_init(&ts.conv);
+	buf_init(&ts.fold);
+
+	int rc = 0;
+	uint64_t off = part->body_start;
+	while (off < part->body_end && !ts.found) {
+		const char *d;
+		ssize_t r = store_body_peek(sm->body, off, &d, &sm->err);
+		if (r < 0) {
+			rc = -1;
+			break;
+		}
+		if (r == 0)
+			break;
+		size_t len = (size_t)r;
+		if (len > part->body_end - off)
+			len = (size_t)(part->body_end - off);
+		scan_feed(&ts, d, len);
+		off += len;
+	}
+	if (rc == 0 && !ts.found)
+		scan_finish(&ts);
+	*found = ts.found;
+	buf_release(&ts.raw);
+	buf_release(&ts.conv);
+	buf_release(&ts.fold);
+	return rc;
+}
+
+static int match_body(const struct search_key *k, struct search_msg *sm)
+{
+	bool found = false;
+
+	if (load_tree(sm) < 0 || open_body(sm) < 0)
+		return -1;
+	if (scan_parts(sm, sm->tree, k, &found) < 0)
+		return -1;
+	return found;
+}
+
+static int match_text(const struct search_key *k, struct search_msg *sm)
+{
+	int r = match_header(k, sm, NULL);
+
+	if (r != 0)
+		return r;
+	return match_body(k, sm);
+}
+
+/* ---- dates --------------------------------------------------------------- */
+
+static int64_t day_of(int64_t t, int tzoff)
+{
+	int64_t local = t + (int64_t)tzoff * 60;
+	int64_t d = local / 86400;
+
+	if (local % 86400 < 0)
+		d--;
+	return d * 86400;
+}
+
+/* date-time of RFC 5322 3.3, only the day: [day-of-week ","] day month
+ * year; two-digit years as RFC 5322 4.3. Returns 0 or -1. */
+static int parse_sent_day(const char *s, size_t n, int64_t *day_r)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	const char *p = s, *end = s + n;
+	const char *comma = memchr(s, ',', n);
+	unsigned day = 0, mon = 0;
+	int year = 0, nd = 0;
+
+	if (comma)
+		p = comma + 1;
+	while (p < end && !isdigit((unsigned char)*p))
+		p++;
+	while (p < end && isdigit((unsigned char)*p) && day < 100)
+		day = day * 10 + (unsigned)(*p++ - '0');
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '-'))
+		p++;
+	if (end - p < 3)
+		return -1;
+	for (unsigned i = 0; i < 12; i++)
+		if (strncasecmp(p, months + i * 3, 3) == 0)
+			mon = i + 1;
+	if (mon == 0)
+		return -1;
+	p += 3;
+	while (p < end && !isdigit((unsigned char)*p))
+		p++;
+	while (p < end && isdigit((unsigned char)*p) && nd < 5) {
+		year = year * 10 + (*p++ - '0');
+		nd++;
+	}
+	if (nd == 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (nd == 3)
+		year += 1900;
+	if (nd < 2 || day < 1 || day > 31 || year > 9999)
+		return -1;
+	*day_r = imapdate_days_from_civil(year, mon, day) * 86400;
+	return 0;
+}
+
+static int sent_cb(const char *v, size_t n, void *arg)
+{
+	int64_t *d = arg;
+
+	if (parse_sent_day(v, n, d) < 0)
+		*d = -1;
+	return 1; /* the first Date: field */
+}
+
+static int sent_day(struct search_msg *sm, int64_t *day_r)
+{
+	if (!sm->sent_loaded) {
+		if (load_header(sm) < 0)
+			return -1;
+		sm->sent_day = -1;
+		each_field(&sm->hdr, "Date", sent_cb, &sm->sent_day);
+		sm->sent_loaded = true;
+	}
+	*day_r = sm->sent_day;
+	return 0;
+}
+
+/* ---- matching -------------------------------------------------------------- */
+
+static bool has_keyword(const char *list, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	while (list && *list) {
+		size_t l = strcspn(list, " ");
+		if (l == n && strncasecmp(list, kw, n) == 0)
+			return true;
+		list += l;
+		while (*list == ' ')
+			list++;
+	}
+	return false;
+}
+
+static int cmp_day(enum search_type t, int64_t have, int64_t want)
+{
+	switch (t) {
+	case SK_BEFORE:
+	case SK_SENTBEFORE:
+	case SK_SAVEDBEFORE:
+		return have < want;
+	case SK_ON:
+	case SK_SENTON:
+	case SK_SAVEDON:
+		return have == want;
+	default:
+		return have >= want;
+	}
+}
+
+int search_match(const struct search_key *k, struct search_msg *sm)
+{
+	const struct store_msg *m = sm->m;
+	int r;
+
+	switch (k->type) {
+	case SK_ALL:
+		return 1;
+	case SK_AND:
+		for (const struct search_key *c = k->child; c; c = c->next) {
+			r = search_match(c, sm);
+			if (r <= 0)
+				return r;
+		}
+		return 1;
+	case SK_OR:
+		r = search_match(k->child, sm);
+		if (r != 0)
+			return r;
+		return search_match(k->child->next, sm);
+	case SK_NOT:
+		r = search_match(k->child, sm);
+		return r < 0 ? -1 : !r;
+	case SK_SEQ:
+		return seqset_contains(&k->set, sm->msn);
+	case SK_UID:
+		return seqset_contains(&k->set, m->uid);
+	case SK_DOLLAR:
+		return sm->saved_uids && seqset_contains(sm->saved_uids, m->uid);
+	case SK_FLAGS:
+		return (m->flags & k->flags) == k->flags;
+	case SK_UNFLAGS:
+		return (m->flags & k->flags) == 0;
+	case SK_KEYWORD:
+		return has_keyword(m->keywords, k->str);
+	case SK_UNKEYWORD:
+		return !has_keyword(m->keywords, k->str);
+	case SK_NEW:
+		return sm->recent && !(m->flags & STORE_F_SEEN);
+	case SK_OLD:
+		return !sm->recent;
+	case SK_RECENT:
+		return sm->recent;
+	case SK_BEFORE:
+	case SK_ON:
+	case SK_SINCE:
+		/* RFC 9051 6.4.4: INTERNALDATE "disregarding time and
+		 * timezone": the date as shown in its own zone */
+		return cmp_day(k->type, day_of(m->internaldate, m->tzoff),
+			       k->day);
+	case SK_SAVEDBEFORE:
+	case SK_SAVEDON:
+	case SK_SAVEDSINCE:
+		return cmp_day(k->type, day_of(m->savedate, 0), k->day);
+	case SK_SENTBEFORE:
+	case SK_SENTON:
+	case SK_SENTSINCE: {
+		int64_t d;
+		if (sent_day(sm, &d) < 0)
+			return -1;
+		if (d < 0) /* no usable Date: the INTERNALDATE, as Dovecot */
+			d = day_of(m->internaldate, m->tzoff);
+		return cmp_day(k->type, d, k->day);
+	}
+	case SK_OLDER:
+		return sm->now - m->internaldate > (int64_t)k->num;
+	case SK_YOUNGER:
+		return sm->now - m->internaldate <= (int64_t)k->num;
+	case SK_LARGER:
+		return m->size > k->num;
+	case SK_SMALLER:
+		return m->size < k->num;
+	case SK_MODSEQ:
+		return m->modseq >= k->num;
+	case SK_HEADER:
+		return match_header(k, sm, k->hdr);
+	case SK_BODY:
+		return match_body(k, sm);
+	case SK_TEXT:
+		return match_text(k, sm);
+	}
+	return 0;
+}
