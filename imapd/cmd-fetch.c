@@ -647,6 +647,8 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 			buf_release(&f);
 			snprintf(c->err.msg, sizeof(c->err.msg),
 				 "header fields unreadable");
+			/* the name is out: keep the response well-formed */
+			imap_w_literal_header(b, 0, false);
 			return -1;
 		}
 		uint64_t lit = fetch_window_size(f.len, from, len);
@@ -662,8 +664,10 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 	if (it->binary) {
 		uint64_t size;
 		bool nul;
-		if (binary_measure(c, &sec, cte, &size, &nul) < 0)
+		if (binary_measure(c, &sec, cte, &size, &nul) < 0) {
+			imap_w_literal_header(b, 0, false);
 			return -1;
+		}
 		fs->left = fetch_window_size(size, from, len);
 		/* RFC 3516 4.2: literal8 where the data may hold NUL; as
 		 * Dovecot: always for a decoded (base64/QP) part, else only
