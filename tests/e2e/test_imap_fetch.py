@@ -570,3 +570,12 @@ def test_fetch_caches_mime_tree(tandem):
     assert n == 1
     assert r.cmd("FETCH 1 (BODYSTRUCTURE ENVELOPE)")[:-1] == first[:-1]
     r.close()
+
+
+def test_fetch_capabilities(tandem):
+    m = login(tandem)
+    typ, data = m.capability()
+    caps = data[0].split()
+    for c in (b"IDLE", b"MOVE", b"CONDSTORE", b"BINARY", b"SAVEDATE", b"UIDPLUS"):
+        assert c in caps
+    m.logout()
