@@ -38,6 +38,22 @@ static enum imap_cmd_result expunge_done(struct imap_cmd *cmd)
 
 	if (c->rc < 0)
 		return imap_reply_store_err(cmd, &c->err, cmd->name);
+	if (cmd->s->enabled & IMAP_ENABLED_QRESYNC) {
+		/* RFC 7162 3.2 (EXPUNGE with QRESYNC): the tagged OK carries
+		 * HIGHESTMODSEQ; read before the sync that precedes the
+		 * tagged line, so it never exceeds what the sync reports */
+		struct store_mailbox mb;
+		struct store_err err = {0};
+		char code[48];
+		if (store_mailbox_get_by_id(cmd->s->store,
+					    cmd->s->view.mailbox_id, &mb,
+					    &err) == 0) {
+			snprintf(code, sizeof(code), "HIGHESTMODSEQ %llu",
+				 (unsigned long long)mb.highestmodseq);
+			return imap_reply_ok(cmd, code, "%s completed",
+					     cmd->name);
+		}
+	}
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 

@@ -1,6 +1,7 @@
 /* cmd-select.c - SELECT and EXAMINE. */
 #include <string.h>
 
+#include "qresync.h"
 #include "session.h"
 #include "write.h"
 
@@ -11,6 +12,7 @@ struct select_ctx {
 	uint32_t first_recent;
 	int rc;
 	struct store_err err;
+	struct imap_qresync *qr; /* RFC 7162 3.2.5, or NULL */
 };
 
 static void claim_work(struct imap_cmd *cmd)
@@ -83,6 +85,7 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
 	imap_reply_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
 			    (unsigned long long)c->mb.highestmodseq);
 	imap_reply_untagged(s, "OK [MAILBOXID (%s)] Ok", c->mb.mailboxid);
+	imap_qresync_select(s, c->qr);
 	return imap_reply_ok(cmd, read_only ? "READ-ONLY" : "READ-WRITE",
 			     "%s completed", cmd->name);
 }
@@ -91,7 +94,8 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
  *   select  = "SELECT" SP mailbox [select-params]
  *   examine = "EXAMINE" SP mailbox [select-params]
  *   select-params = SP "(" select-param *(SP select-param) ")"
- * Only the CONDSTORE parameter (RFC 7162 3.1.8) is known. Selecting while
+ * Known parameters: CONDSTORE (RFC 7162 3.1.8) and QRESYNC (3.2.5,
+ * qresync.c). Selecting while
  * a mailbox is selected first closes it, with OK [CLOSED] (RFC 9051
  * 7.1); if the new SELECT then fails, no mailbox is selected. */
 enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
@@ -101,6 +105,7 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 	struct store_err err = {0};
 	const char *why;
 	const char *name;
+	struct imap_qresync *qr = NULL;
 
 	if (cmd->nargs < 1 || cmd->nargs > 2)
 		return imap_reply_bad(cmd, "Usage: %s mailbox", cmd->name);
@@ -113,6 +118,12 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 		if (!imap_arg_list(&cmd->args[1], &l, &n))
 			return imap_reply_bad(cmd, "Invalid select parameters");
 		for (size_t i = 0; i < n; i++) {
+			if (imap_arg_atom_eq(&l[i], "QRESYNC") && i + 1 < n) {
+				qr = imap_qresync_parse(cmd, &l[++i], &why);
+				if (!qr)
+					return imap_reply_bad(cmd, "%s", why);
+				continue;
+			}
 			if (!imap_arg_atom_eq(&l[i], "CONDSTORE"))
 				return imap_reply_bad(cmd, "Unknown select "
 							   "parameter");
@@ -126,6 +137,7 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 	c = imap_cmd_alloc(cmd, sizeof(*c));
 	cmd->ctx = c;
 	c->name = name;
+	c->qr = qr;
 	if (store_mailbox_get(s->store, name, &c->mb, &err) < 0)
 		return imap_reply_store_err(cmd, &err, cmd->name);
 	c->claim = !imap_rev2(s) && strcmp(cmd->name, "SELECT") == 0;

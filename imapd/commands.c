@@ -101,6 +101,7 @@ static const struct {
 	{"MULTIAPPEND", CAP_POSTAUTH},   /* RFC 3502 */
 	{"ESEARCH", CAP_POSTAUTH},       /* RFC 4731 */
 	{"WITHIN", CAP_POSTAUTH},        /* RFC 5032 */
+	{"QRESYNC", CAP_POSTAUTH},       /* RFC 7162 3.2 */
 };
 
 void imap_capabilities(struct imap_session *s, struct buf *out)
