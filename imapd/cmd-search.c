@@ -22,6 +22,8 @@
 /* Messages per batch, and message bytes scanned per batch. */
 #define SEARCH_BATCH 500
 #define SEARCH_BATCH_BYTES (8u << 20)
+/* Loop time one run may take before yielding. */
+#define SEARCH_SLICE_MS 50
 
 enum {
 	RET_MIN = 1u << 0,
@@ -237,6 +239,14 @@ static enum imap_cmd_result search_finish(struct imap_cmd *cmd)
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Reads the next batch of the view's messages and matches them. */
 static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 {
@@ -244,7 +254,7 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 	struct search_ctx *c = cmd->ctx;
 	struct imap_view *v = &s->view;
 	struct store_err err;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, start = now_ms();
 
 	while (c->next_uid != 0 && v->count &&
 	       c->next_uid <= v->uids[v->count - 1]) {
@@ -305,9 +315,11 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 		c->nbatch = 0;
 		if (at_end)
 			break;
-		/* let the loop breathe between batches */
-		(void)bytes;
-		return imap_cmd_set_cont(cmd, search_run);
+		/* a long search lets the loop run other sessions between
+		 * batches (a continuation would run again at once) */
+		if (bytes >= SEARCH_BATCH_BYTES ||
+		    now_ms() - start >= SEARCH_SLICE_MS)
+			return imap_cmd_sleep(cmd, 1, search_run);
 	}
 	return search_finish(cmd);
 }
