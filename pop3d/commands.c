@@ -158,7 +158,9 @@ static void auth_failed(struct pop3_session *s, bool temp)
 		return;
 	}
 	s->auth_failures++;
-	log_info(&s->log, "authentication failed (%u)", s->auth_failures);
+	/* "auth failed" is the fixed phrase fail2ban's filter matches. */
+	log_warn(&s->log, "auth failed method=%s failures=%u",
+		 s->auth_method ? s->auth_method : "?", s->auth_failures);
 	delay = auth_penalty_delay(s->log.rip, cfg->failure_delay_ms);
 	auth_penalty_fail(s->log.rip);
 	if (delay == 0 || !s->conn) {

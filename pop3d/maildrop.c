@@ -119,11 +119,13 @@ void maildrop_uidl(const struct maildrop *md, const struct pop3_msg *m,
 		   char *out)
 {
 	/* Dovecot's default pop3_uidl_format %08Xu%08Xv: stable as long as
-	 * the UID and UIDVALIDITY are, i.e. forever. */
+	 * the UID and UIDVALIDITY are, i.e. forever. Dovecot's %X expands
+	 * to lower-case hex, and a client compares UIDLs as strings, so a
+	 * mailbox moved from Dovecot keeps its UIDLs only in lower case. */
 	if (m->legacy_uidl)
 		snprintf(out, POP3_UIDL_MAX + 1, "%s", m->legacy_uidl);
 	else
-		snprintf(out, POP3_UIDL_MAX + 1, "%08X%08X", (unsigned)m->uid,
+		snprintf(out, POP3_UIDL_MAX + 1, "%08x%08x", (unsigned)m->uid,
 			 (unsigned)md->uidvalidity);
 }
 

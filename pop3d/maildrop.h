@@ -19,7 +19,7 @@ struct store_err;
 struct store_uid_range;
 
 #define POP3_DELETED_KEYWORD "$POP3Deleted"
-/* "%08X%08X" of UID and UIDVALIDITY, or a legacy UIDL (RFC 1939 7: 1 to
+/* "%08x%08x" of UID and UIDVALIDITY, or a legacy UIDL (RFC 1939 7: 1 to
  * 70 characters in 0x21..0x7E). */
 #define POP3_UIDL_MAX 71
 

@@ -32,14 +32,17 @@ int main(int argc, char **argv)
 	srv.loop = d.loop;
 	srv.cfg = &d.cfg;
 	store_global_init(d.loop, d.cfg.data_dir);
-	if (userdb_open(d.cfg.data_dir, true, &srv.userdb, &err) < 0)
-		fatal("opening the user database in %s: %s", d.cfg.data_dir,
-		      err.data ? err.data : "?");
-	buf_release(&err);
 	daemon_listen(&d, d.cfg.pop3_listen, d.cfg.pop3_listen_tls,
 		      pop3_accept, &srv);
 	d.on_stop = pop3_stop;
 	daemon_ready(&d);
+	/* Opened after dropping privileges: as root under the unit's
+	 * capability set the data dir is not readable, and outside systemd
+	 * a root-owned users.db would lock the service user out. */
+	if (userdb_open(d.cfg.data_dir, true, &srv.userdb, &err) < 0)
+		fatal("opening the user database in %s: %s", d.cfg.data_dir,
+		      err.data ? err.data : "?");
+	buf_release(&err);
 	pop3_expire_start(&srv);
 	return daemon_run(&d, pop3_reload, &srv);
 }

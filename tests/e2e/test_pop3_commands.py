@@ -178,8 +178,9 @@ def test_uidl_format_unique_and_stable_across_restart(tandem):
     uidls = dict(l.split() for l in listing)
     assert len(set(uidls.values())) == 3
     for n, u in uidls.items():
-        # Dovecot's %08Xu%08Xv: UID then UIDVALIDITY, 8 hex digits each
-        assert re.fullmatch(rb"[0-9A-F]{16}", u)
+        # Dovecot's %08Xu%08Xv: UID then UIDVALIDITY, 8 hex digits each,
+        # in lower case as Dovecot really announces them
+        assert re.fullmatch(rb"[0-9a-f]{16}", u)
         assert int(u[:8], 16) == int(n)             # UIDs 1..3 in a new INBOX
         assert p.uidl(int(n)).split()[1:] == [n, u]
     assert len({u[8:] for u in uidls.values()}) == 1   # one UIDVALIDITY

@@ -195,9 +195,9 @@ static void test_maildrop(void)
 	CHECK(maildrop_get(&md, 7) == NULL);
 
 	maildrop_uidl(&md, &msgs[0], uidl);
-	CHECK_STR(uidl, "000000035F3E2A10");
+	CHECK_STR(uidl, "000000035f3e2a10");
 	maildrop_uidl(&md, &msgs[5], uidl);
-	CHECK_STR(uidl, "EE6B28005F3E2A10");
+	CHECK_STR(uidl, "ee6b28005f3e2a10");
 	msgs[1].legacy_uidl = (char *)"legacy-1";
 	maildrop_uidl(&md, &msgs[1], uidl);
 	CHECK_STR(uidl, "legacy-1");
