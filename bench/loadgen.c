@@ -71,6 +71,8 @@ struct rb {
 
 static void rb_add(struct rb *b, const void *p, size_t n)
 {
+	if (!n)
+		return;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
 	if (b->len + n > b->cap) {
@@ -237,7 +239,7 @@ static const char *const senders[] = {
 static void gen_message(struct rb *b, long size, uint64_t *seed,
 			const char *to, unsigned long msgid)
 {
-	char line[256];
+	char line[1024];
 	int n;
 	size_t start = b->len;
 	n = snprintf(line, sizeof(line),
@@ -253,6 +255,8 @@ static void gen_message(struct rb *b, long size, uint64_t *seed,
 		     words[rnd_next(seed) % ARRAY_SIZE(words)],
 		     words[rnd_next(seed) % ARRAY_SIZE(words)], msgid,
 		     rnd_next(seed) % 1000000);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		abort(); /* the header is a few hundred bytes */
 	rb_add(b, line, (size_t)n);
 	while ((long)(b->len - start) < size) {
 		size_t l = 0;
@@ -832,7 +836,7 @@ static void imap_input(struct client *c)
 		}
 		char *p = rb_ptr(b);
 		size_t a = rb_avail(b);
-		char *nl = memchr(p, '\n', a);
+		char *nl = a ? memchr(p, '\n', a) : NULL;
 		if (!nl) {
 			if (a > MAX_INBUF)
 				client_fail(c, "line too long");
@@ -942,6 +946,8 @@ static void pop3_input(struct client *c)
 	for (int guard = 0; guard < 1000000 && !c->closing; guard++) {
 		char *p = rb_ptr(b);
 		size_t a = rb_avail(b);
+		if (c->multiline && !a)
+			return;
 		if (c->multiline) {
 			/* RFC 1939 3: ends with CRLF "." CRLF; the buffer
 			 * always starts just after a CRLF. */
@@ -978,7 +984,7 @@ static void pop3_input(struct client *c)
 			pop3_next(c);
 			continue;
 		}
-		char *nl = memchr(p, '\n', a);
+		char *nl = a ? memchr(p, '\n', a) : NULL;
 		if (!nl) {
 			if (a > 65536)
 				client_fail(c, "line too long");
@@ -1124,7 +1130,7 @@ static void lmtp_input(struct client *c)
 	for (int guard = 0; guard < 100000 && !c->closing; guard++) {
 		char *p = rb_ptr(b);
 		size_t a = rb_avail(b);
-		char *nl = memchr(p, '\n', a);
+		char *nl = a ? memchr(p, '\n', a) : NULL;
 		if (!nl) {
 			if (a > 65536)
 				client_fail(c, "line too long");
@@ -1472,7 +1478,8 @@ static void print_results(FILE *out, double wall)
 	uint32_t *all = xmalloc(sizeof(*all) * (total ? total : 1));
 	size_t na = 0;
 	for (int i = 0; i < OP_MAX; i++)
-		if (i != OP_SESSION && i != OP_EXISTS && i != OP_CONNECT) {
+		if (i != OP_SESSION && i != OP_EXISTS && i != OP_CONNECT &&
+		    lats[i].n) {
 			memcpy(all + na, lats[i].us, lats[i].n * sizeof(*all));
 			na += lats[i].n;
 		}
