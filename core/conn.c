@@ -49,6 +49,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define READ_CHUNK (16384 - 1) /* with the NUL: 16 KiB buffers */
 #define TLS_RECORD 16384
@@ -59,6 +60,9 @@
 #define IP_BUCKETS 65536
 #define Q_NEXT 1
 #define Q_PASS 2
+#define Z_CHUNK 16384     /* deflate/inflate step; plaintext queued before
+			   * a deflate pass */
+#define Z_ROUNDS 16       /* inflate steps per dispatch before yielding */
 
 enum conn_state {
 	ST_OPEN,    /* session attached, reading/writing */
@@ -80,6 +84,21 @@ struct conn_tls {
 	size_t cin_off;    /* bytes of cin already pulled */
 	struct buf plain;  /* plaintext written, not yet encrypted */
 	bool hs_done;
+};
+
+/* COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways, between the session
+ * and TLS (plaintext -> deflate -> TLS -> socket). zlib's cost per
+ * compressed connection is fixed by deflateInit2(windowBits -15,
+ * memLevel 8): 2^17 + 2^17 = 256 KiB for deflate, plus 32 KiB window and
+ * ~7 KiB state for inflate; freed on close. Inflate output is produced in
+ * Z_CHUNK steps, each delivered to the session (CONN_DATAIN) before the
+ * next, so a decompression bomb is no different from a fast sender. */
+struct conn_z {
+	z_stream d, i;
+	struct buf plain; /* written by the session, not yet deflated */
+	struct buf zin;   /* compressed input not yet inflated */
+	bool dirty;       /* deflated without a flush since the last sync */
+	bool ended;       /* the peer ended its deflate stream */
 };
 
 struct conn {
@@ -105,6 +124,7 @@ struct conn {
 	struct buf in, out, wb;
 	size_t wb_off; /* bytes of wb already written by uv_try_write */
 	struct conn_tls *tls;
+	struct conn_z *z;
 
 	/* Links: all connections; per-IP count; deferred work. */
 	struct conn *prev, *next;
@@ -174,6 +194,7 @@ static void conn_flush(struct conn *c);
 static size_t pending(const struct conn *c);
 static void start_reading(struct conn *c);
 static void final_close(struct conn *c);
+static int z_dispatch(struct conn *c);
 
 /* ---- per-IP table ---------------------------------------------------- */
 
@@ -379,7 +400,8 @@ static void check_eof(struct conn *c)
 {
 	/* The peer is done sending and the session has taken what it can:
 	 * answer what is queued, then close. */
-	if (c->eof && !c->paused && c->state == ST_OPEN)
+	if (c->eof && !c->paused && c->state == ST_OPEN &&
+	    !(c->z && c->z->zin.len > 0))
 		conn_close(c);
 }
 
@@ -391,8 +413,12 @@ static void shrink_input(struct conn *c)
 
 static void dispatch_input(struct conn *c)
 {
-	if (c->state == ST_OPEN && !c->paused && c->in.len > 0)
+	if (c->z) {
+		if (z_dispatch(c) < 0)
+			return;
+	} else if (c->state == ST_OPEN && !c->paused && c->in.len > 0) {
 		emit(c, CONN_DATAIN);
+	}
 	shrink_input(c);
 	conn_flush(c);
 	check_eof(c);
@@ -433,6 +459,8 @@ static size_t pending(const struct conn *c)
 		n += c->wb.len - c->wb_off;
 	if (c->tls)
 		n += c->tls->plain.len;
+	if (c->z)
+		n += c->z->plain.len;
 	return n;
 }
 
@@ -480,6 +508,46 @@ static int tls_encrypt(struct conn *c)
 	return 0;
 }
 
+/* Where deflate output (and, without COMPRESS, session writes) goes:
+ * plaintext for TLS, else the wire queue. */
+static struct buf *below_z(struct conn *c)
+{
+	return c->tls ? &c->tls->plain : &c->out;
+}
+
+/* Deflates what the session wrote into the layer below; flush is
+ * Z_NO_FLUSH (bounding the plaintext queue) or Z_SYNC_FLUSH (the end of a
+ * write batch: the peer can decode everything sent so far). */
+static int z_deflate(struct conn *c, int flush)
+{
+	struct conn_z *z = c->z;
+	struct buf *dst;
+	int r;
+
+	if (z == NULL || (z->plain.len == 0 && !(flush && z->dirty)))
+		return 0;
+	dst = below_z(c);
+	z->d.next_in = (Bytef *)z->plain.data;
+	z->d.avail_in = (uInt)z->plain.len;
+	do {
+		z->d.next_out = (Bytef *)buf_space(dst, Z_CHUNK);
+		z->d.avail_out = Z_CHUNK;
+		r = deflate(&z->d, flush);
+		if (r == Z_STREAM_ERROR) {
+			log_debug(NULL, "conn %lu: deflate failed", c->info.id);
+			return -1;
+		}
+		buf_commit(dst, Z_CHUNK - z->d.avail_out);
+	} while (z->d.avail_out == 0);
+	assert(z->d.avail_in == 0);
+	z->dirty = flush == Z_NO_FLUSH;
+	if (z->plain.cap > 4 * Z_CHUNK)
+		buf_release(&z->plain);
+	else
+		buf_reset(&z->plain);
+	return 0;
+}
+
 static void shutdown_cb(uv_shutdown_t *req, int status);
 
 static void maybe_finish_close(struct conn *c)
@@ -504,7 +572,7 @@ static void conn_flush(struct conn *c)
 
 	if (c->state != ST_OPEN && c->state != ST_CLOSING)
 		return;
-	if (tls_encrypt(c) < 0) {
+	if (z_deflate(c, Z_SYNC_FLUSH) < 0 || tls_encrypt(c) < 0) {
 		conn_abort(c);
 		return;
 	}
@@ -563,14 +631,20 @@ static void write_cb(uv_write_t *req, int status)
 	conn_flush(c);
 }
 
-/* Where conn_write puts bytes: plaintext for TLS, else the wire queue. */
+/* Where conn_write puts bytes: plaintext for COMPRESS, then TLS, else the
+ * wire queue. */
 static struct buf *write_target(struct conn *c)
 {
-	return c->tls ? &c->tls->plain : &c->out;
+	return c->z ? &c->z->plain : below_z(c);
 }
 
 static void wrote(struct conn *c)
 {
+	if (c->z && c->z->plain.len >= Z_CHUNK &&
+	    z_deflate(c, Z_NO_FLUSH) < 0) {
+		conn_abort(c);
+		return;
+	}
 	if (c->tls && c->tls->hs_done && c->tls->plain.len >= TLS_RECORD &&
 	    tls_encrypt(c) < 0) {
 		conn_abort(c);
@@ -685,6 +759,13 @@ static void tls_free(struct conn *c)
 	c->tls = NULL;
 }
 
+/* Where bytes read (after TLS) land: compressed input for COMPRESS, else
+ * the session's input. */
+static struct buf *plain_in(struct conn *c)
+{
+	return c->z ? &c->z->zin : &c->in;
+}
+
 /* Makes room to read into b: 16 KiB in all while little is buffered (a
  * partial line does not double the buffer), then 4 KiB more at a time. */
 static void read_room(struct buf *b)
@@ -734,11 +815,13 @@ static int tls_input(struct conn *c)
 	for (;;) {
 		char *p;
 
-		read_room(&c->in);
-		p = c->in.data + c->in.len;
-		r = gnutls_record_recv(t->s, p, c->in.cap - c->in.len - 1);
+		struct buf *in = plain_in(c);
+
+		read_room(in);
+		p = in->data + in->len;
+		r = gnutls_record_recv(t->s, p, in->cap - in->len - 1);
 		if (r > 0) {
-			buf_commit(&c->in, (size_t)r);
+			buf_commit(in, (size_t)r);
 			continue;
 		}
 		if (r == 0) {
@@ -770,11 +853,122 @@ static int tls_input(struct conn *c)
 
 int conn_starttls(struct conn *c)
 {
-	if (c->tls || c->state != ST_OPEN || tls_start(c) < 0)
+	if (c->tls || c->z || c->state != ST_OPEN || tls_start(c) < 0)
 		return -1;
 	/* CVE-2011-0411: whatever followed the command in plaintext must
 	 * not be read as if it had come over TLS. */
 	buf_release(&c->in);
+	return 0;
+}
+
+/* ---- COMPRESS=DEFLATE (RFC 4978) -------------------------------------- */
+
+static void z_free(struct conn *c)
+{
+	struct conn_z *z = c->z;
+
+	if (z == NULL)
+		return;
+	deflateEnd(&z->d);
+	inflateEnd(&z->i);
+	buf_release(&z->plain);
+	buf_release(&z->zin);
+	free(z);
+	c->z = NULL;
+}
+
+int conn_compress_start(struct conn *c)
+{
+	struct conn_z *z;
+
+	if (c->z || c->state != ST_OPEN || (c->tls && !c->tls->hs_done))
+		return -1;
+	z = xcalloc(1, sizeof(*z));
+	/* See struct conn_z: ~256 KiB for deflate with these parameters. */
+	if (deflateInit2(&z->d, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(z);
+		return -1;
+	}
+	if (inflateInit2(&z->i, -15) != Z_OK) {
+		deflateEnd(&z->d);
+		free(z);
+		return -1;
+	}
+	/* The client compresses from the first byte after the tagged OK:
+	 * input already read past the command is compressed. */
+	z->zin = c->in;
+	buf_init(&c->in);
+	c->z = z;
+	c->info.compressed = true;
+	if (z->zin.len > 0) {
+		c->want_datain = true;
+		defer(c);
+	}
+	return 0;
+}
+
+/* Inflates up to Z_CHUNK bytes from zin into c->in. Returns the bytes
+ * produced, or -1 after aborting the connection on a corrupt stream. */
+static long z_inflate(struct conn *c)
+{
+	struct conn_z *z = c->z;
+	size_t used;
+	int r;
+
+	if (z->zin.len == 0 || z->ended)
+		return 0;
+	z->i.next_in = (Bytef *)z->zin.data;
+	z->i.avail_in = (uInt)z->zin.len;
+	z->i.next_out = (Bytef *)buf_space(&c->in, Z_CHUNK);
+	z->i.avail_out = Z_CHUNK;
+	r = inflate(&z->i, Z_SYNC_FLUSH);
+	used = z->zin.len - z->i.avail_in;
+	buf_consume(&z->zin, used);
+	buf_commit(&c->in, Z_CHUNK - z->i.avail_out);
+	if (r == Z_STREAM_END) {
+		/* RFC 4978 has no end of stream before the connection's:
+		 * take it as the peer being done. */
+		z->ended = true;
+		c->eof = true;
+		buf_release(&z->zin);
+	} else if (r != Z_OK && r != Z_BUF_ERROR) {
+		log_info(NULL, "conn %lu rip=%s: bad DEFLATE input: %s",
+			 c->info.id, c->info.rip, z->i.msg ? z->i.msg : "?");
+		conn_abort(c);
+		return -1;
+	}
+	if (z->zin.len == 0)
+		buf_release(&z->zin);
+	return (long)(Z_CHUNK - z->i.avail_out);
+}
+
+/* dispatch_input for a compressed connection: inflate a step, deliver it,
+ * and again while the session takes input; yields to other connections
+ * after Z_ROUNDS steps. Returns -1 when the connection was aborted. */
+static int z_dispatch(struct conn *c)
+{
+	bool first = true;
+
+	for (unsigned rounds = 0; c->state == ST_OPEN && !c->paused && c->z;
+	     rounds++) {
+		long got;
+
+		if (rounds == Z_ROUNDS) {
+			c->want_datain = true;
+			defer(c);
+			break;
+		}
+		got = z_inflate(c);
+		if (got < 0)
+			return -1;
+		if (c->in.len == 0 || (!first && got == 0))
+			break;
+		first = false;
+		emit(c, CONN_DATAIN);
+		if (got == 0)
+			break;
+	}
 	return 0;
 }
 
@@ -790,7 +984,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 		*out = uv_buf_init(g.scratch, sizeof(g.scratch));
 		return;
 	}
-	b = c->tls ? &c->tls->cin : &c->in;
+	b = c->tls ? &c->tls->cin : plain_in(c);
 	read_room(b);
 	*out = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len - 1));
 }
@@ -824,6 +1018,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 	if (n == 0) {
 		if (c->tls && c->tls->cin.len == 0)
 			buf_release(&c->tls->cin);
+		else if (!c->tls && c->z && c->z->zin.len == 0)
+			buf_release(&c->z->zin);
 		else if (!c->tls)
 			shrink_input(c);
 		return;
@@ -833,7 +1029,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 		if (tls_input(c) < 0)
 			return;
 	} else {
-		buf_commit(&c->in, (size_t)n);
+		buf_commit(plain_in(c), (size_t)n);
 	}
 	if (c->eof && c->reading) {
 		uv_read_stop(s);
@@ -872,7 +1068,7 @@ void conn_resume_input(struct conn *c)
 	if (c->state != ST_OPEN)
 		return;
 	start_reading(c);
-	if (c->in.len > 0 || c->eof) {
+	if (c->in.len > 0 || c->eof || (c->z && c->z->zin.len > 0)) {
 		c->want_datain = true;
 		defer(c);
 	}
@@ -926,6 +1122,7 @@ static void close_cb(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	tls_free(c);
+	z_free(c);
 	buf_release(&c->in);
 	buf_release(&c->out);
 	buf_release(&c->wb);
@@ -969,6 +1166,12 @@ void conn_close(struct conn *c)
 {
 	if (c->state != ST_OPEN)
 		return;
+	if (z_deflate(c, Z_SYNC_FLUSH) < 0) {
+		conn_abort(c);
+		return;
+	}
+	if (c->z)
+		buf_release(&c->z->zin);
 	if (c->tls && c->tls->hs_done) {
 		if (tls_encrypt(c) == 0)
 			gnutls_bye(c->tls->s, GNUTLS_SHUT_WR);

@@ -64,6 +64,7 @@ struct conn_info {
 	bool loopback;        /* peer is 127.0.0.0/8, ::1 or a unix socket */
 	bool tls;             /* TLS is active (handshake finished) */
 	bool implicit_tls;    /* accepted on a listen_tls listener */
+	bool compressed;      /* COMPRESS=DEFLATE active (conn_compress_start) */
 };
 
 /* Called for each accepted connection. The acceptor sets the session
@@ -116,6 +117,18 @@ bool conn_output_full(const struct conn *c);
  * the OK reply, which is still sent in plaintext. Returns -1 when TLS is
  * not configured. CONN_TLS_READY follows, or CONN_CLOSED on failure. */
 int conn_starttls(struct conn *c);
+/* Starts COMPRESS=DEFLATE (RFC 4978): from now on both directions are raw
+ * DEFLATE (windowBits -15), inside TLS when TLS is active. Call it after
+ * queuing the tagged OK, which still goes out uncompressed. Input already
+ * buffered after the command is compressed data (the client compresses
+ * right after the OK): it is inflated and delivered by a later
+ * CONN_DATAIN. Output is flushed (Z_SYNC_FLUSH) at the end of each write
+ * batch. Costs ~300 KiB of zlib state per connection, freed on close.
+ * Returns 0, or -1 when compression is already active, TLS is still
+ * negotiating, the connection is closing, or zlib fails to start (the
+ * session answers NO and goes on uncompressed). */
+int conn_compress_start(struct conn *c);
+
 /* True when a TLS certificate is configured. */
 bool conn_tls_available(void);
 

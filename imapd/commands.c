@@ -58,6 +58,7 @@ static const struct imap_cmd_def commands[] = {
 	CMD("MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_WRITE),
 	CMD("UID MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
 	CMD("IDLE", imap_cmd_idle, IMAP_STATES_AUTH, 0),
+	CMD("COMPRESS", imap_cmd_compress, IMAP_STATES_AUTH, 0), /* RFC 4978 */
 };
 
 const struct imap_cmd_def *imap_command_find(const char *name)
@@ -93,6 +94,7 @@ static const struct {
 	{"SPECIAL-USE", CAP_POSTAUTH},   /* RFC 6154 */
 	{"UTF8=ACCEPT", CAP_POSTAUTH},   /* RFC 6855 */
 	{"IDLE", CAP_POSTAUTH},          /* RFC 2177 */
+	{"COMPRESS=DEFLATE", CAP_POSTAUTH}, /* RFC 4978 */
 	{"MOVE", CAP_POSTAUTH},          /* RFC 6851 */
 	{"CONDSTORE", CAP_POSTAUTH},     /* RFC 7162 (FETCH/STORE/SEARCH MODSEQ) */
 	{"BINARY", CAP_POSTAUTH},        /* RFC 3516 (FETCH BINARY, APPEND literal8) */

@@ -385,6 +385,7 @@ enum imap_cmd_result imap_cmd_namespace(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_status(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_close(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_check(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_compress(struct imap_cmd *cmd);
 /* Planned (another helper): */
 enum imap_cmd_result imap_cmd_fetch(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd);

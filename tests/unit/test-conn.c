@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define HIGH (64 * 1024)
 #define LOW (16 * 1024)
@@ -40,6 +41,7 @@ struct sess {
 	uv_timer_t resume_timer;
 	bool timer_used;
 	bool paused;
+	bool compress;  /* COMPRESS read: start once the line is consumed */
 };
 
 static struct {
@@ -130,6 +132,8 @@ static void handle_line(struct sess *s, const char *p, size_t n)
 		conn_abort(s->c);
 	} else if (n > 8 && memcmp(p, "TIMEOUT ", 8) == 0) {
 		conn_set_timeout(s->c, (unsigned)strtoul(p + 8, NULL, 10));
+	} else if (n == 8 && memcmp(p, "COMPRESS", 8) == 0) {
+		s->compress = true;
 	} else if (n == 5 && memcmp(p, "PAUSE", 5) == 0) {
 		/* Input buffered behind this line must still be handled after
 		 * the resume, without new bytes from the client. */
@@ -166,6 +170,13 @@ static void sess_input(struct sess *s)
 			buf_consume(in, size);
 		else
 			buf_reset(in);
+		if (s->compress) {
+			/* The reply in clear, then DEFLATE both ways. */
+			s->compress = false;
+			conn_write_str(s->c, "OK compress\r\n");
+			if (conn_compress_start(s->c) < 0)
+				conn_write_str(s->c, "NO compress\r\n");
+		}
 	}
 }
 
@@ -991,6 +1002,8 @@ out:
 	return NULL;
 }
 
+static void test_compress(int port, bool tls);
+
 static void test_tls(void)
 {
 	struct config cfg;
@@ -1086,6 +1099,8 @@ static void test_tls(void)
 	CHECK_STR(r.line[3], "BYE\r\n");
 	CHECK_STR(r.line[4], "BYE\r\n");
 
+	test_compress(tls_port, true);
+
 	/* Reload with no cert: TLS off for new connections. */
 	free(cfg.tls_cert);
 	cfg.tls_cert = xstrdup("");
@@ -1113,6 +1128,250 @@ static void test_tls(void)
 		if (system(cmd) != 0)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 	}
+}
+
+/* ---- COMPRESS=DEFLATE ------------------------------------------------ */
+
+/* A blocking client end of a compressed connection, plain or TLS. */
+struct zc {
+	int fd;
+	struct tls_client *tc;
+	z_stream d, i;
+	struct buf dec;   /* inflated, not yet read */
+	bool bad;
+};
+
+static ssize_t zc_raw_recv(struct zc *z, void *b, size_t n)
+{
+	ssize_t r;
+
+	if (!z->tc)
+		return recv(z->fd, b, n, 0);
+	do
+		r = gnutls_record_recv(z->tc->s, b, n);
+	while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	return r;
+}
+
+static void zc_raw_send(struct zc *z, const void *p, size_t n)
+{
+	if (!z->tc) {
+		while (n) {
+			ssize_t r = send(z->fd, p, n, MSG_NOSIGNAL);
+			if (r <= 0)
+				return;
+			p = (const char *)p + r;
+			n -= (size_t)r;
+		}
+		return;
+	}
+	while (n) {
+		ssize_t r = gnutls_record_send(z->tc->s, p, n);
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (r <= 0)
+			return;
+		p = (const char *)p + r;
+		n -= (size_t)r;
+	}
+}
+
+/* Deflates p with Z_SYNC_FLUSH and sends it. */
+static void zc_send(struct zc *z, const void *p, size_t n)
+{
+	char out[16384];
+
+	z->d.next_in = (Bytef *)p;
+	z->d.avail_in = (uInt)n;
+	do {
+		z->d.next_out = (Bytef *)out;
+		z->d.avail_out = sizeof(out);
+		deflate(&z->d, Z_SYNC_FLUSH);
+		zc_raw_send(z, out, sizeof(out) - z->d.avail_out);
+	} while (z->d.avail_out == 0);
+}
+
+/* Reads and inflates more; false on EOF or a bad stream. */
+static bool zc_more(struct zc *z)
+{
+	char raw[16384];
+	ssize_t k = zc_raw_recv(z, raw, sizeof(raw));
+
+	if (k <= 0)
+		return false;
+	z->i.next_in = (Bytef *)raw;
+	z->i.avail_in = (uInt)k;
+	while (z->i.avail_in > 0) {
+		int r;
+
+		z->i.next_out = (Bytef *)buf_space(&z->dec, 65536);
+		z->i.avail_out = 65536;
+		r = inflate(&z->i, Z_SYNC_FLUSH);
+		buf_commit(&z->dec, 65536 - z->i.avail_out);
+		if (r != Z_OK && r != Z_BUF_ERROR) {
+			z->bad = true;
+			return false;
+		}
+	}
+	return true;
+}
+
+static size_t zc_recv_line(struct zc *z, char *out, size_t max)
+{
+	char *nl;
+	size_t n;
+
+	while ((nl = buf_find(&z->dec, 0, '\n')) == NULL)
+		if (!zc_more(z)) {
+			out[0] = '\0';
+			return 0;
+		}
+	n = (size_t)(nl - z->dec.data) + 1;
+	snprintf(out, max, "%.*s", (int)n, z->dec.data);
+	buf_consume(&z->dec, n);
+	return n;
+}
+
+/* Reads n inflated bytes; returns how many were 'x'. */
+static size_t zc_recv_x(struct zc *z, size_t n)
+{
+	size_t got = 0, xs = 0;
+
+	while (got < n) {
+		size_t k;
+
+		if (z->dec.len == 0 && !zc_more(z))
+			break;
+		k = z->dec.len < n - got ? z->dec.len : n - got;
+		for (size_t j = 0; j < k; j++)
+			xs += z->dec.data[j] == 'x';
+		buf_consume(&z->dec, k);
+		got += k;
+	}
+	return xs;
+}
+
+static void *client_compress(void *arg)
+{
+	struct result *r = arg;
+	struct tls_client tc;
+	struct zc z = {.fd = connect_tcp(AF_INET, r->port)};
+	static char bomb[4 * 1024 * 1024];
+	size_t lines = 0;
+
+	if (r->path) { /* "tls" */
+		r->err = tls_client_start(&tc, z.fd, NULL);
+		z.tc = &tc;
+		if (r->err) {
+			tls_client_end(&tc);
+			close(z.fd);
+			client_done();
+			return NULL;
+		}
+		tls_recv_line(&tc, r->line[0], sizeof(r->line[0]));
+	} else {
+		recv_line(z.fd, r->line[0], sizeof(r->line[0]));
+	}
+	deflateInit2(&z.d, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+		     Z_DEFAULT_STRATEGY);
+	inflateInit2(&z.i, -15);
+	/* The command and, in the same write, the first compressed line:
+	 * the server must not read it in clear. */
+	{
+		char out[256];
+
+		z.d.next_in = (Bytef *)"first\r\n";
+		z.d.avail_in = 7;
+		z.d.next_out = (Bytef *)out;
+		z.d.avail_out = sizeof(out);
+		deflate(&z.d, Z_SYNC_FLUSH);
+		memcpy(bomb, "COMPRESS\r\n", 10);
+		memcpy(bomb + 10, out, sizeof(out) - z.d.avail_out);
+		zc_raw_send(&z, bomb, 10 + sizeof(out) - z.d.avail_out);
+	}
+	/* The OK in clear, a byte at a time: what follows is compressed. */
+	if (z.tc)
+		tls_recv_line(&tc, r->line[1], sizeof(r->line[1]));
+	else
+		recv_line(z.fd, r->line[1], sizeof(r->line[1]));
+	zc_recv_line(&z, r->line[2], sizeof(r->line[2]));
+	/* Bulk output through deflate, with the watermarks. */
+	zc_send(&z, "BIG 3000000\r\n", 13);
+	r->bytes = zc_recv_x(&z, 3000000);
+	/* 4 MB of short lines in a few KB of DEFLATE: inflated in steps,
+	 * every line delivered. */
+	for (size_t i = 0; i + 8 <= sizeof(bomb); i += 8)
+		memcpy(bomb + i, "abcdef\r\n", 8);
+	zc_send(&z, bomb, sizeof(bomb));
+	for (size_t i = 0; i < sizeof(bomb) / 8; i++) {
+		char l[64];
+
+		if (zc_recv_line(&z, l, sizeof(l)) == 0)
+			break;
+		lines += strcmp(l, z.tc ? "T:abcdef\r\n" : "abcdef\r\n") == 0;
+	}
+	snprintf(r->line[3], sizeof(r->line[3]), "%zu", lines);
+	/* A second COMPRESS on the same connection is refused. */
+	zc_send(&z, "COMPRESS\r\n", 10);
+	zc_recv_line(&z, r->line[4], sizeof(r->line[4]));
+	zc_recv_line(&z, r->line[5], sizeof(r->line[5]));
+	zc_send(&z, "QUIT\r\n", 6);
+	zc_recv_line(&z, r->line[6], sizeof(r->line[6]));
+	r->eof = !zc_more(&z) && !z.bad;
+	deflateEnd(&z.d);
+	inflateEnd(&z.i);
+	buf_release(&z.dec);
+	if (z.tc)
+		tls_client_end(&tc);
+	close(z.fd);
+	client_done();
+	return NULL;
+}
+
+/* Garbage after COMPRESS: the connection is dropped, the session never
+ * sees a line. */
+static void *client_compress_garbage(void *arg)
+{
+	struct result *r = arg;
+	int fd = connect_tcp(AF_INET, r->port);
+
+	recv_line(fd, r->line[0], sizeof(r->line[0]));
+	send_str(fd, "COMPRESS\r\n");
+	recv_line(fd, r->line[1], sizeof(r->line[1]));
+	send_str(fd, "\xff\xff\xff\xffGARBAGE\r\n");
+	r->bytes = recv_all(fd, NULL, 0, 1024);
+	close(fd);
+	client_done();
+	return NULL;
+}
+
+static void test_compress(int port, bool tls)
+{
+	struct result r = {.port = port, .path = tls ? "tls" : NULL};
+	size_t mark = srv.seen.len;
+
+	run_client(client_compress, &r);
+	CHECK(r.err == 0);
+	CHECK_STR(r.line[0], "HELLO\r\n");
+	CHECK_STR(r.line[1], "OK compress\r\n");
+	CHECK_STR(r.line[2], tls ? "T:first\r\n" : "first\r\n");
+	CHECK(r.bytes == 3000000);
+	CHECK_STR(r.line[3], "524288");
+	CHECK_STR(r.line[4], "OK compress\r\n");
+	CHECK_STR(r.line[5], "NO compress\r\n");
+	CHECK_STR(r.line[6], "BYE\r\n");
+	CHECK(r.eof);
+	CHECK(strstr(srv.seen.data + mark, "COMPRESS\nfirst\nBIG 3000000\nabcdef\n"));
+	CHECK(conn_count() == 0);
+	if (tls)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.port = port;
+	mark = srv.seen.len;
+	run_client(client_compress_garbage, &r);
+	CHECK_STR(r.line[1], "OK compress\r\n");
+	CHECK(r.bytes == 0);
+	CHECK(strstr(srv.seen.data + mark, "GARBAGE") == NULL);
 }
 
 int main(void)
@@ -1235,6 +1494,7 @@ int main(void)
 		CHECK(conn_count() == 0);
 	}
 
+	test_compress(port, false);
 	test_tls();
 
 	conn_listen_close_all();
