@@ -1,4 +1,5 @@
 /* cmd-create.c - CREATE (with RFC 6154 USE). */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -9,6 +10,7 @@ struct create_ctx {
 	unsigned special_use;
 	int rc;
 	struct store_err err;
+	struct store_mailbox mb; /* after success: its MAILBOXID */
 };
 
 static void create_work(struct imap_cmd *cmd)
@@ -17,6 +19,9 @@ static void create_work(struct imap_cmd *cmd)
 
 	c->rc = store_mailbox_create(cmd->s->store, c->name, c->special_use,
 				     &c->err);
+	if (c->rc == 0 &&
+	    store_mailbox_get(cmd->s->store, c->name, &c->mb, &c->err) < 0)
+		c->mb.mailboxid[0] = '\0';
 }
 
 static enum imap_cmd_result create_done(struct imap_cmd *cmd)
@@ -25,6 +30,14 @@ static enum imap_cmd_result create_done(struct imap_cmd *cmd)
 
 	if (c->rc < 0)
 		return imap_reply_store_err(cmd, &c->err, "CREATE");
+	/* RFC 8474 4.1: the tagged OK carries the new MAILBOXID. */
+	if (c->mb.mailboxid[0]) {
+		size_t n = sizeof(c->mb.mailboxid) + 16;
+		char *code = imap_cmd_alloc(cmd, n);
+
+		snprintf(code, n, "MAILBOXID (%s)", c->mb.mailboxid);
+		return imap_reply_ok(cmd, code, "CREATE completed");
+	}
 	return imap_reply_ok(cmd, NULL, "CREATE completed");
 }
 

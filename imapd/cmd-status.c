@@ -1,6 +1,7 @@
 /* cmd-status.c - STATUS. */
 #include <string.h>
 
+#include "config.h"
 #include "session.h"
 
 static const struct {
@@ -15,6 +16,8 @@ static const struct {
 	{"SIZE", IMAP_STATUS_SIZE},
 	{"RECENT", IMAP_STATUS_RECENT},
 	{"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
+	{"MAILBOXID", IMAP_STATUS_MAILBOXID},
+	{"APPENDLIMIT", IMAP_STATUS_APPENDLIMIT},
 };
 
 int imap_status_atts(const struct imap_arg *list, size_t n, unsigned *atts_r)
@@ -49,6 +52,13 @@ void imap_status_reply(struct imap_session *s, const struct store_mailbox *mb,
 		unsigned long long v = 0;
 		if (!(atts & status_atts[k].bit))
 			continue;
+		if (status_atts[k].bit == IMAP_STATUS_MAILBOXID) {
+			/* RFC 8474 4.2: "MAILBOXID" SP "(" objectid ")" */
+			buf_printf(b, "%sMAILBOXID (%s)", first ? "" : " ",
+				   mb->mailboxid);
+			first = false;
+			continue;
+		}
 		switch (status_atts[k].bit) {
 		case IMAP_STATUS_MESSAGES: v = mb->messages; break;
 		case IMAP_STATUS_UIDNEXT: v = mb->uidnext; break;
@@ -58,6 +68,7 @@ void imap_status_reply(struct imap_session *s, const struct store_mailbox *mb,
 		case IMAP_STATUS_SIZE: v = mb->size; break;
 		case IMAP_STATUS_RECENT: v = mb->recent; break;
 		case IMAP_STATUS_HIGHESTMODSEQ: v = mb->highestmodseq; break;
+		case IMAP_STATUS_APPENDLIMIT: v = s->srv->cfg->max_literal; break;
 		}
 		buf_printf(b, "%s%s %llu", first ? "" : " ",
 			   status_atts[k].name, v);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "config.h"
 #include "cmd-append.h"
 #include "conn.h"
 #include "session.h"
@@ -94,6 +95,8 @@ static const struct {
 	{"SPECIAL-USE", CAP_POSTAUTH},   /* RFC 6154 */
 	{"UTF8=ACCEPT", CAP_POSTAUTH},   /* RFC 6855 */
 	{"IDLE", CAP_POSTAUTH},          /* RFC 2177 */
+	{"OBJECTID", CAP_POSTAUTH},      /* RFC 8474 (EMAILID, THREADID, MAILBOXID) */
+	{"STATUS=SIZE", CAP_POSTAUTH},   /* RFC 8438 */
 	{"COMPRESS=DEFLATE", CAP_POSTAUTH}, /* RFC 4978 */
 	{"MOVE", CAP_POSTAUTH},          /* RFC 6851 */
 	{"CONDSTORE", CAP_POSTAUTH},     /* RFC 7162 (FETCH/STORE/SEARCH MODSEQ) */
@@ -122,8 +125,11 @@ void imap_capabilities(struct imap_session *s, struct buf *out)
 		buf_append_str(out, imap_capabilities_list[i].name);
 		first = false;
 	}
-	if (!pre)
+	if (!pre) {
+		/* RFC 7889 2: the largest APPEND accepted, any mailbox. */
+		buf_printf(out, " APPENDLIMIT=%zu", s->srv->cfg->max_literal);
 		return;
+	}
 	/* RFC 9051 6.2.1, 6.2.3, 7.2.2 */
 	if (!s->tls && conn_tls_available())
 		buf_append_str(out, " STARTTLS");

@@ -410,6 +410,8 @@ enum {
 	IMAP_STATUS_SIZE = 1u << 5,
 	IMAP_STATUS_RECENT = 1u << 6,
 	IMAP_STATUS_HIGHESTMODSEQ = 1u << 7,
+	IMAP_STATUS_MAILBOXID = 1u << 8,   /* RFC 8474 4.2 */
+	IMAP_STATUS_APPENDLIMIT = 1u << 9, /* RFC 7889 3 */
 };
 int imap_status_atts(const struct imap_arg *list, size_t n, unsigned *atts_r);
 /* Queues "* STATUS name (att value ...)" for mb. */
