@@ -42,6 +42,10 @@ enum imap_cmd_result imap_cmd_idle(struct imap_cmd *cmd)
 	if (cmd->nargs != 0)
 		return imap_reply_bad(cmd, "IDLE takes no arguments");
 	imap_reply_cont(s, "idling");
+	/* An idling session may sit for hours: give SQLite's page cache
+	 * back (storage: idle sessions must not pin it). */
+	if (s->store)
+		store_release_memory(s->store);
 	cmd->on_change = idle_change;
 	(void)idle_change(cmd);
 	return imap_cmd_read_line(cmd, idle_line);
