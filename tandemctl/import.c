@@ -457,13 +457,15 @@ static void import_folder(struct import_ctx *ic, const char *dir,
 
 	md_scan(&f, dir, "cur");
 	md_scan(&f, dir, "new");
-	qsort(f.m, f.n, sizeof(*f.m), cmp_base);
+	if (f.n) /* qsort's base must not be NULL, even for 0 items */
+		qsort(f.m, f.n, sizeof(*f.m), cmp_base);
 	md_read_keywords(&f, dir);
 	if (courier)
 		md_read_courier(&f, dir);
 	else
 		md_read_dovecot_uidlist(&f, dir);
-	qsort(f.m, f.n, sizeof(*f.m), cmp_uid);
+	if (f.n)
+		qsort(f.m, f.n, sizeof(*f.m), cmp_uid);
 	if (import_mailbox(ic, mailbox, &mb) < 0)
 		goto out;
 
@@ -626,7 +628,8 @@ static int import_tree(struct ctl *c, int argc, char **argv, bool courier)
 		}
 		closedir(d);
 		/* Parents before children, so "A" exists before "A/B". */
-		qsort(names, n, sizeof(*names), cmp_name);
+		if (n)
+			qsort(names, n, sizeof(*names), cmp_name);
 		for (size_t i = 0; i < n; i++) {
 			char *dir = xasprintf("%s/%s", root, names[i]);
 			char *mailbox = xstrdup(names[i] + 1);
