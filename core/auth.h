@@ -129,6 +129,10 @@ void base64_encode(const void *p, size_t n, struct buf *out);
  * only at the end, no whitespace, zero unused bits. Returns 0, or -1 on
  * invalid input (out unchanged). */
 int base64_decode(const char *p, size_t n, struct buf *out);
+/* The 6-bit value of one character of the standard alphabet, or -1 for
+ * anything else ('=' included). Shared with the lenient decoders (MIME
+ * bodies, encoded words) that skip what it rejects. */
+int base64_value(unsigned char c);
 
 /* ---- failure penalty (loop thread) ----------------------------------- */
 

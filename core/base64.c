@@ -44,7 +44,7 @@ void base64_encode(const void *p, size_t n, struct buf *out)
 	buf_commit(out, (n + 2) / 3 * 4);
 }
 
-static int b64_value(unsigned char c)
+int base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -81,7 +81,7 @@ int base64_decode(const char *p, size_t n, struct buf *out)
 			}
 			if (pad) /* "=" followed by a data character */
 				goto bad;
-			v[k] = b64_value(s[i + k]);
+			v[k] = base64_value(s[i + k]);
 			if (v[k] < 0)
 				goto bad;
 		}

@@ -5,6 +5,7 @@
  */
 #include "rfc2047.h"
 #include "charset.h"
+#include "auth.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -83,21 +84,6 @@ static int hexval(char c)
 	return -1;
 }
 
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Appends the decoded bytes of w's text to raw. */
 static void decode_text(const struct word *w, struct buf *raw)
 {
@@ -123,7 +109,7 @@ static void decode_text(const struct word *w, struct buf *raw)
 		unsigned acc = 0, bits = 0;
 
 		for (size_t i = 0; i < w->tlen; i++) {
-			int v = b64val(w->text[i]);
+			int v = base64_value((unsigned char)w->text[i]);
 
 			if (w->text[i] == '=')
 				break;

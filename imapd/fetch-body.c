@@ -6,6 +6,7 @@
  * section-text = section-msgtext / "MIME"
  */
 #include "fetch-body.h"
+#include "auth.h"
 #include "xalloc.h"
 
 #include <string.h>
@@ -356,21 +357,6 @@ void fetch_decoder_release(struct fetch_decoder *d)
 	buf_release(&d->ws);
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static void b64_flush(struct fetch_decoder *d, struct buf *out)
 {
 	unsigned v[4] = {0, 0, 0, 0};
@@ -390,7 +376,7 @@ static void b64_feed(struct fetch_decoder *d, const char *in, size_t n,
 		     struct buf *out)
 {
 	for (size_t i = 0; i < n && !d->b64_end; i++) {
-		int v = b64_value((unsigned char)in[i]);
+		int v = base64_value((unsigned char)in[i]);
 
 		if (in[i] == '=') {
 			b64_flush(d, out);

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "charset.h"
+#include "auth.h"
 #include "imapdate.h"
 #include "mime.h"
 #include "rfc2047.h"
@@ -700,21 +701,6 @@ struct text_scan {
 	bool found;
 };
 
-static int b64v(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static int hexv(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -770,7 +756,7 @@ static void scan_feed(struct text_scan *ts, const char *p, size_t n)
 		break;
 	case 1:
 		for (size_t i = 0; i < n; i++) {
-			int v = b64v(s[i]);
+			int v = base64_value((unsigned char)s[i]);
 			if (v < 0)
 				continue;
 			ts->b64 = ts->b64 << 6 | (uint32_t)v;
