@@ -74,17 +74,31 @@ int imap_msgset_arg(struct imap_cmd *cmd, const struct imap_arg *a,
 {
 	const struct imap_view *v = &cmd->s->view;
 	struct seqset set = SEQSET_INIT;
+	bool dollar = false;
 
 	seqset_reset(msns_r);
 	if (a->type != IMAP_ARG_ATOM) {
 		*err_r = "Invalid sequence set";
 		return -1;
 	}
-	if (seqset_parse(&set, a->str, a->len, 0, false, err_r) < 0) {
+	/* RFC 5182 3: sequence-set =/ seq-last-command; seq-last-command =
+	 * "$", alone ("1,$" is BAD) */
+	if (seqset_parse(&set, a->str, a->len, 0, true, err_r) < 0) {
 		seqset_release(&set);
 		return -1;
 	}
-	if (!cmd->uid) {
+	if (set.dollar) {
+		/* RFC 5182 2.1: the saved UIDs, by MSN or UID alike; those
+		 * expunged meanwhile are no longer in the view and drop
+		 * out; before any SAVE "$" is the empty set, no error */
+		const struct seqset *sr = &cmd->s->searchres;
+		seqset_reset(&set);
+		for (size_t i = 0; i < sr->n; i++)
+			seqset_add(&set, sr->r[i].lo, sr->r[i].hi);
+		seqset_resolve(&set, UINT32_MAX, true);
+		dollar = true;
+	}
+	if (!cmd->uid && !dollar) {
 		/* RFC 9051 9: a number above EXISTS, or "*" in an empty
 		 * mailbox, gets a tagged BAD */
 		if (v->count == 0 || seqset_highest(&set, v->count) > v->count) {
@@ -103,7 +117,9 @@ int imap_msgset_arg(struct imap_cmd *cmd, const struct imap_arg *a,
 	}
 	/* RFC 9051 6.4.9: "*" is the highest UID in use; UIDs that do not
 	 * exist are no error */
-	seqset_resolve(&set, v->count ? v->uids[v->count - 1] : 0, true);
+	if (!dollar)
+		seqset_resolve(&set, v->count ? v->uids[v->count - 1] : 0,
+			       true);
 	for (size_t i = 0; i < set.n; i++) {
 		uint32_t first = view_lower(v, set.r[i].lo);
 		uint32_t end = set.r[i].hi == UINT32_MAX
@@ -113,7 +129,9 @@ int imap_msgset_arg(struct imap_cmd *cmd, const struct imap_arg *a,
 			seqset_add(msns_r, first + 1, end);
 	}
 	seqset_resolve(msns_r, v->count, false);
-	if (uids_r) {
+	if (uids_r && dollar) {
+		seqset_msn_to_uid(msns_r, v->uids, v->count, uids_r);
+	} else if (uids_r) {
 		seqset_reset(uids_r);
 		for (size_t i = 0; i < set.n; i++)
 			if (set.r[i].hi > 0)

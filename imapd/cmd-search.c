@@ -33,53 +33,29 @@ enum {
 	RET_SAVE = 1u << 4,
 };
 
-/* SEARCHRES (RFC 5182): the saved result of a session, as UIDs of the
- * selected mailbox. Kept here, keyed by the session id, the mailbox and
- * its UIDVALIDITY; a few sessions' worth (oldest dropped). */
-#define SAVED_MAX 64
-static struct saved_result {
-	unsigned long sid;
-	int64_t mailbox_id;
-	uint32_t uidvalidity;
-	struct seqset uids;
-	bool used;
-} saved[SAVED_MAX];
-static unsigned saved_next;
-
-static struct saved_result *saved_find(struct imap_session *s)
-{
-	for (unsigned i = 0; i < SAVED_MAX; i++)
-		if (saved[i].used && saved[i].sid == s->log.sid &&
-		    saved[i].mailbox_id == s->view.mailbox_id &&
-		    saved[i].uidvalidity == s->view.uidvalidity)
-			return &saved[i];
-	return NULL;
-}
-
+/* SEARCHRES (RFC 5182 2.1): the result of a SEARCH with RETURN (SAVE)
+ * replaces the session's saved result (s->searchres, as UIDs). */
 static void saved_put(struct imap_session *s, const struct seqset *uids)
 {
-	struct saved_result *r = saved_find(s);
-
-	if (!r) {
-		for (unsigned i = 0; i < SAVED_MAX; i++)
-			if (saved[i].used && saved[i].sid == s->log.sid)
-				r = &saved[i]; /* another mailbox: replace */
-	}
-	if (!r) {
-		r = &saved[saved_next];
-		saved_next = (saved_next + 1) % SAVED_MAX;
-		if (r->used)
-			seqset_release(&r->uids);
-		seqset_init(&r->uids);
-	}
-	r->used = true;
-	r->sid = s->log.sid;
-	r->mailbox_id = s->view.mailbox_id;
-	r->uidvalidity = s->view.uidvalidity;
-	seqset_reset(&r->uids);
+	seqset_reset(&s->searchres);
 	for (size_t i = 0; i < uids->n; i++)
-		seqset_add(&r->uids, uids->r[i].lo, uids->r[i].hi);
-	seqset_resolve(&r->uids, UINT32_MAX, true);
+		seqset_add(&s->searchres, uids->r[i].lo, uids->r[i].hi);
+	seqset_resolve(&s->searchres, UINT32_MAX, true);
+}
+
+/* True when a RETURN list names SAVE (even if it is otherwise invalid):
+ * RFC 5182 2.1, a SEARCH with SAVE that fails (NO or BAD) empties "$". */
+static bool return_has_save(const struct imap_arg *a)
+{
+	struct imap_arg *l;
+	size_t n;
+
+	if (!imap_arg_list(a, &l, &n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (imap_arg_atom_eq(&l[i], "SAVE"))
+			return true;
+	return false;
 }
 
 struct batch_msg {
@@ -324,6 +300,15 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 	return search_finish(cmd);
 }
 
+/* A tagged BAD; with SAVE, "$" becomes empty (RFC 5182 2.1). */
+static enum imap_cmd_result search_bad(struct imap_cmd *cmd, bool save,
+				       const char *why)
+{
+	if (save)
+		seqset_reset(&cmd->s->searchres);
+	return imap_reply_bad(cmd, "%s", why);
+}
+
 /* RFC 9051 6.4.4:
  *   search         = "SEARCH" [search-return-opts] SP search-program
  *   search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
@@ -336,12 +321,14 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 	const struct imap_arg *a = cmd->args;
 	size_t n = cmd->nargs;
 	unsigned ret = 0;
-	bool has_return = false;
+	bool has_return = false, save = false;
 	const char *err;
 
 	if (n >= 2 && imap_arg_atom_eq(&a[0], "RETURN")) {
+		if (return_has_save(&a[1]))
+			save = true;
 		if (parse_return(&a[1], &ret) < 0)
-			return imap_reply_bad(cmd, "Invalid RETURN options");
+			return search_bad(cmd, save, "Invalid RETURN options");
 		has_return = true;
 		a += 2;
 		n -= 2;
@@ -350,17 +337,20 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 		const char *cs;
 		size_t csn;
 		if (n < 3 || !imap_arg_astring(&a[1], &cs, &csn))
-			return imap_reply_bad(cmd, "Invalid CHARSET");
+			return search_bad(cmd, save, "Invalid CHARSET");
 		if (strcasecmp(cs, "UTF-8") != 0 &&
 		    strcasecmp(cs, "US-ASCII") != 0 &&
-		    strcasecmp(cs, "UTF8") != 0)
+		    strcasecmp(cs, "UTF8") != 0) {
+			if (save)
+				seqset_reset(&s->searchres);
 			return imap_reply_no(cmd, "BADCHARSET (UTF-8 US-ASCII)",
 					     "Unsupported charset");
+		}
 		a += 2;
 		n -= 2;
 	}
 	if (n == 0)
-		return imap_reply_bad(cmd, "Missing search keys");
+		return search_bad(cmd, save, "Missing search keys");
 
 	struct search_ctx *c = xcalloc(1, sizeof(*c));
 	cmd->ctx = c;
@@ -372,17 +362,18 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 			       v->count ? v->uids[v->count - 1] : 0, &c->info,
 			       &err);
 	if (!c->root)
-		return imap_reply_bad(cmd, "%s", err);
+		return search_bad(cmd, save, err);
 	if (c->info.uses_dollar) {
-		struct saved_result *sr = saved_find(s);
-		if (sr) {
-			for (size_t i = 0; i < sr->uids.n; i++)
-				seqset_add(&c->saved, sr->uids.r[i].lo,
-					   sr->uids.r[i].hi);
-			seqset_resolve(&c->saved, UINT32_MAX, true);
-			c->have_saved = true;
-		}
+		/* RFC 5182 2.1: "$" before any SAVE is the empty set */
+		for (size_t i = 0; i < s->searchres.n; i++)
+			seqset_add(&c->saved, s->searchres.r[i].lo,
+				   s->searchres.r[i].hi);
+		seqset_resolve(&c->saved, UINT32_MAX, true);
+		c->have_saved = true;
 	}
+	/* from here a failure leaves "$" empty; success replaces it */
+	if (save)
+		seqset_reset(&s->searchres);
 	c->ret = ret;
 	c->esearch = has_return || imap_rev2(s);
 	if (c->esearch && !has_return)

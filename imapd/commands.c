@@ -105,6 +105,7 @@ static const struct {
 	{"UIDPLUS", CAP_POSTAUTH},       /* RFC 4315 (APPENDUID, COPYUID, UID EXPUNGE) */
 	{"MULTIAPPEND", CAP_POSTAUTH},   /* RFC 3502 */
 	{"ESEARCH", CAP_POSTAUTH},       /* RFC 4731 */
+	{"SEARCHRES", CAP_POSTAUTH},     /* RFC 5182 (RETURN (SAVE), "$") */
 	{"WITHIN", CAP_POSTAUTH},        /* RFC 5032 */
 	{"QRESYNC", CAP_POSTAUTH},       /* RFC 7162 3.2 */
 };

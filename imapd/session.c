@@ -95,6 +95,7 @@ static void session_free(struct imap_session *s)
 {
 	cmd_free(&s->cmd);
 	imap_view_close(&s->view);
+	seqset_release(&s->searchres);
 	store_unref(&s->store);
 	imap_parser_free(&s->parser);
 	free(s->user);
@@ -123,6 +124,8 @@ void imap_enter_state(struct imap_session *s, enum imap_state st)
 {
 	if (st != IMAP_STATE_SELECTED && s->view.mailbox_id)
 		imap_view_close(&s->view);
+	/* RFC 5182 2.1: SELECT, EXAMINE, CLOSE, UNSELECT empty "$" */
+	seqset_release(&s->searchres);
 	s->state = st;
 	arm_timeout(s);
 }

@@ -91,6 +91,7 @@
 #include "log.h"
 #include "mailbox-view.h"
 #include "parser.h"
+#include "seqset.h"
 #include "store.h"
 
 struct config;
@@ -256,6 +257,11 @@ struct imap_session {
 
 	/* SELECTED */
 	struct imap_view view;
+	/* RFC 5182 SEARCHRES: the saved result "$", as UIDs of the view
+	 * (resolved). Emptied by imap_enter_state() (SELECT, EXAMINE,
+	 * CLOSE, UNSELECT); expunged UIDs drop out when "$" is read, since
+	 * only UIDs still in the view are used (imap_msgset_arg, SEARCH). */
+	struct seqset searchres;
 };
 
 /* ---- session.c ---- */
