@@ -843,6 +843,10 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 		s->tls = true;
 		if (s->busy == IMAP_BUSY_TLS) {
 			s->busy = IMAP_IDLE_INPUT;
+			if (s->reject) {
+				bye(s, "Too many connections from your address");
+				break;
+			}
 			/* RFC 8314 3.3: the greeting follows the handshake */
 			if (!s->greeted)
 				imap_greeting(s);
@@ -893,12 +897,14 @@ void imap_accept(struct conn *c, void *arg)
 	if (cfg->max_connections_per_ip &&
 	    conn_count_for_ip(ci->rip) > cfg->max_connections_per_ip) {
 		log_info(&s->log, "too many connections from this address");
-		if (!ci->implicit_tls) {
-			bye(s, "Too many connections from your address");
-		} else {
-			s->closing = true;
-			conn_abort(c);
+		if (ci->implicit_tls && !ci->tls) {
+			/* The reason can only be told inside TLS: RFC 9051
+			 * 7.1.5 lets the greeting be a BYE. */
+			s->reject = true;
+			s->busy = IMAP_BUSY_TLS;
+			return;
 		}
+		bye(s, "Too many connections from your address");
 		return;
 	}
 	if (ci->implicit_tls && !ci->tls) {

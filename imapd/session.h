@@ -241,6 +241,7 @@ struct imap_session {
 	bool closing;             /* close requested */
 	bool in_process;          /* inside the input loop */
 	bool greeted;             /* greeting sent */
+	bool reject;              /* over a limit: BYE once TLS is up */
 	bool paused;              /* conn_pause_input() in effect */
 	unsigned enabled;         /* IMAP_ENABLED_* */
 	unsigned bad_commands;
