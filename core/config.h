@@ -59,6 +59,12 @@ struct config {
 	bool lmtp_add_received;
 	size_t lmtp_max_message_size;
 
+	/* [storage] quota defaults; a user's own limits (tandemctl user set
+	 * USER quota_bytes=...) override them. 0 = unlimited. */
+	size_t storage_quota_bytes;
+	unsigned storage_quota_messages;
+	bool storage_quota_full_tempfail; /* full mailbox: 452 4.2.2, not 552 */
+
 	/* [auth] */
 	enum plaintext_policy plaintext_without_tls;
 	unsigned failure_delay_ms;

@@ -10,6 +10,14 @@
 #include "store.h"
 #include "xalloc.h"
 
+/* SIGHUP: the [storage] quota defaults apply to the next write. */
+static void imap_reload(struct daemon *d, void *arg)
+{
+	(void)arg;
+	store_quota_defaults(d->cfg.storage_quota_bytes,
+			     d->cfg.storage_quota_messages);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -28,5 +36,6 @@ int main(int argc, char **argv)
 		fatal("user database: %s", err.data);
 	buf_release(&err);
 	store_global_init(d.loop, d.cfg.data_dir);
-	return daemon_run(&d, NULL, NULL);
+	imap_reload(&d, NULL);
+	return daemon_run(&d, imap_reload, NULL);
 }

@@ -37,6 +37,15 @@ static void accept_cb(struct conn *c, void *arg)
 	lmtp_session_start(c, arg);
 }
 
+/* SIGHUP: the [storage] quota defaults apply to the next delivery (the
+ * sessions read the rest of srv->cfg at each use). */
+static void lmtp_reload(struct daemon *d, void *arg)
+{
+	(void)arg;
+	store_quota_defaults(d->cfg.storage_quota_bytes,
+			     d->cfg.storage_quota_messages);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -57,5 +66,6 @@ int main(int argc, char **argv)
 	/* No change feed here: lmtpd only writes; each commit touches the
 	 * store's notify file, which tells the IMAP and POP3 daemons. */
 	store_global_init(NULL, d.cfg.data_dir);
-	return daemon_run(&d, NULL, NULL);
+	lmtp_reload(&d, NULL);
+	return daemon_run(&d, lmtp_reload, NULL);
 }

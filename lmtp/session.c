@@ -315,7 +315,13 @@ static void reply_rcpt_result(struct lmtp_session *s,
 		      r->addr);
 		break;
 	case STORE_ERR_OVERQUOTA:
-		reply(s, "552 5.2.2 <%s> Mailbox full", r->addr);
+		/* RFC 3463 3.3: X.2.2 mailbox full; permanent unless
+		 * [storage] quota_full_tempfail (then the MTA retries). */
+		if (s->srv->cfg->storage_quota_full_tempfail)
+			reply(s, "452 4.2.2 <%s> Mailbox full, try again "
+			      "later", r->addr);
+		else
+			reply(s, "552 5.2.2 <%s> Mailbox full", r->addr);
 		break;
 	default:
 		reply(s, "451 4.3.0 <%s> Temporary failure, try again later",

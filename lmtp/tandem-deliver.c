@@ -167,7 +167,10 @@ static int read_message(struct store_spool *sp, size_t max)
 	return rc;
 }
 
-static int exit_code(enum store_error e)
+/* sysexits(3) as MTAs read them (Postfix's pipe/local: 67 and 73
+ * bounce, 75 defers). A full mailbox bounces unless [storage]
+ * quota_full_tempfail. */
+static int exit_code(enum store_error e, bool quota_tempfail)
 {
 	switch (e) {
 	case STORE_ERR_NOTFOUND:
@@ -175,7 +178,7 @@ static int exit_code(enum store_error e)
 	case STORE_ERR_TOOBIG:
 		return EX_DATAERR;
 	case STORE_ERR_OVERQUOTA:
-		return EX_CANTCREAT;
+		return quota_tempfail ? EX_TEMPFAIL : EX_CANTCREAT;
 	default:
 		return EX_TEMPFAIL;
 	}
@@ -240,6 +243,8 @@ int main(int argc, char **argv)
 		mailbox = target.detail;
 
 	store_global_init(NULL, cfg.data_dir);
+	store_quota_defaults(cfg.storage_quota_bytes,
+			     cfg.storage_quota_messages);
 	if (store_open(target.user, true, &st, &serr) < 0) {
 		log_error(NULL, "store of %s: %s", target.user, serr.msg);
 		rc = EX_TEMPFAIL;
@@ -270,7 +275,7 @@ int main(int argc, char **argv)
 	if (deliver_append(st, mailbox, sp, &res, &mailbox_used, &serr) < 0) {
 		log_error(NULL, "delivery to %s failed: %s", target.user,
 			  serr.msg);
-		rc = exit_code(serr.code);
+		rc = exit_code(serr.code, cfg.storage_quota_full_tempfail);
 		goto out;
 	}
 	log_info(NULL, "delivered user=%s mailbox=%s uid=%u", target.user,

@@ -105,6 +105,15 @@ bool store_feed_close(struct store *s);
  * free s. Returns false if s has no loop handles (free it directly). */
 bool store_feed_close_async(struct store *s);
 
+/* quota.c: inside a write transaction, before the rows change. Returns
+ * 0 if bytes/messages more fit the user's quota, else -1 (OVERQUOTA, or
+ * TEMP on a database error). */
+int store_quota_check(struct store *s, uint64_t bytes, uint64_t messages,
+		      struct store_err *err);
+int store_quota_check_append(struct store *s,
+			     const struct store_append_req *rq, size_t n,
+			     struct store_err *err);
+
 /* message.c */
 void store_msg_ids(int64_t body_id, char *emailid, char *threadid);
 

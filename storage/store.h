@@ -385,6 +385,39 @@ int store_mailbox_set_uids(struct store *s, int64_t mailbox_id,
 			   uint32_t uidvalidity, uint32_t uidnext,
 			   struct store_err *err);
 
+/* ---- quota ---------------------------------------------------------- */
+
+/* Per-user limits on the octets and the number of messages stored (the
+ * sum of message sizes over all mailboxes; a COPY counts again). Writes
+ * that add messages (store_append, store_copy without move) fail with
+ * OVERQUOTA, changing nothing, when usage plus what they add would exceed
+ * a limit; expunges and MOVE are never refused. Usage comes from the
+ * per-mailbox counters every write keeps, so a check reads one row per
+ * mailbox, not the messages. */
+struct store_quota {
+	uint64_t bytes, messages;             /* usage now */
+	uint64_t bytes_limit, messages_limit; /* in force, 0 = unlimited */
+	bool bytes_own, messages_own;         /* the user's own, not the default */
+};
+/* Meta keys holding a user's own limits (decimal; "0" = unlimited). */
+#define STORE_META_QUOTA_BYTES "quota_bytes"
+#define STORE_META_QUOTA_MESSAGES "quota_messages"
+
+/* Process-wide default limits for users without their own (0 =
+ * unlimited, the default). Any thread; applies to the next write. */
+void store_quota_defaults(uint64_t bytes, uint64_t messages);
+/* Reads usage and limits in force (reader connection: loop thread).
+ * Returns 0, or -1. */
+int store_quota_get(struct store *s, struct store_quota *q_r,
+		    struct store_err *err);
+/* Sets the user's own limits: a value >= 0 (0 = unlimited whatever the
+ * default), STORE_QUOTA_DEFAULT to drop it (back to the default), or
+ * STORE_QUOTA_KEEP to leave it. One write transaction. Returns 0, or -1. */
+#define STORE_QUOTA_DEFAULT (-1)
+#define STORE_QUOTA_KEEP (-2)
+int store_quota_set(struct store *s, int64_t bytes, int64_t messages,
+		    struct store_err *err);
+
 /* ---- locks ---------------------------------------------------------- */
 
 /* Takes the named exclusive lock of this user (e.g. "pop3"), held until

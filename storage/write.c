@@ -508,6 +508,10 @@ int store_append(struct store *s, const struct store_append_req *rq,
 
 	if (store_wtx_begin(s, err) < 0)
 		goto out;
+	if (store_quota_check_append(s, rq, n, err) < 0) {
+		store_wtx_rollback(s);
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (append_one(s, &rq[i], res ? &res[i] : NULL, chunk, &kw,
 			       err) < 0) {
@@ -1004,6 +1008,9 @@ int store_copy(struct store *s, int64_t src_mailbox_id,
 		rc = 0;
 		goto out;
 	}
+	if (!move && store_quota_check(s, (uint64_t)c.ddst.size,
+				       (uint64_t)c.ddst.messages, err) < 0)
+		goto fail;
 	c.ddst.modseq = c.modseq;
 	c.ddst.uidnext = c.dst.uidnext;
 	if (delta_apply(s, c.dst.id, &c.ddst, err) < 0 ||

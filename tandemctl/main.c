@@ -51,6 +51,16 @@ static const struct verb verbs[] = {
 	{"user", "test", ctl_user_test, "user test NAME [--password P]",
 	 "Check a password as a login would. Prints \"ok\" and exits 0, or\n"
 	 "exits 77 when the password is wrong or the user unknown."},
+	{"user", "set", ctl_user_set,
+	 "user set NAME quota_bytes=SIZE|default quota_messages=N|default",
+	 "Set the user's own quota, overriding [storage] quota_bytes and\n"
+	 "quota_messages: SIZE in bytes with an optional K/M/G suffix, 0 for\n"
+	 "unlimited, \"default\" to follow the configuration again. Applies\n"
+	 "to the next write of every daemon."},
+	{"user", "show", ctl_user_show, "user show NAME",
+	 "Print \"key value\" lines: messages and bytes stored, and the\n"
+	 "quota limits in force (0 = unlimited; \"(default)\" when from the\n"
+	 "configuration)."},
 	{"mailbox", "list", ctl_mailbox_list, "mailbox list USER",
 	 "List the mailboxes of USER: name, messages, unseen, size\n"
 	 "(tab-separated), ordered by name."},
@@ -242,6 +252,8 @@ static int prepare(struct ctl *c)
 		return done = errno == EACCES ? EX_NOPERM : EX_CANTCREAT;
 	}
 	store_global_init(NULL, dir);
+	store_quota_defaults(c->cfg.storage_quota_bytes,
+			     c->cfg.storage_quota_messages);
 	return 0;
 }
 

@@ -51,6 +51,8 @@ int ctl_user_del(struct ctl *c, int argc, char **argv);
 int ctl_user_passwd(struct ctl *c, int argc, char **argv);
 int ctl_user_list(struct ctl *c, int argc, char **argv);
 int ctl_user_test(struct ctl *c, int argc, char **argv);
+int ctl_user_set(struct ctl *c, int argc, char **argv);
+int ctl_user_show(struct ctl *c, int argc, char **argv);
 int ctl_mailbox_list(struct ctl *c, int argc, char **argv);
 int ctl_mailbox_status(struct ctl *c, int argc, char **argv);
 int ctl_mailbox_create(struct ctl *c, int argc, char **argv);

@@ -1,7 +1,11 @@
-/* user.c - tandemctl user add|del|passwd|list|test. */
+/* user.c - tandemctl user add|del|passwd|list|test|set|show. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -217,5 +221,122 @@ int ctl_user_test(struct ctl *c, int argc, char **argv)
 	}
 out:
 	wipe(&pw);
+	return rc;
+}
+
+/* A quota value: "default" (or empty) drops the user's own limit; else a
+ * number, for bytes with an optional K/M/G[B] suffix (powers of 1024, as
+ * in tandem.conf); 0 = unlimited. Returns 0, or -1. */
+static int parse_quota(const char *v, bool suffixes, int64_t *out)
+{
+	unsigned long long n, mul = 1;
+	char *end;
+
+	if (!*v || strcasecmp(v, "default") == 0) {
+		*out = STORE_QUOTA_DEFAULT;
+		return 0;
+	}
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	if (suffixes && *end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': mul = 1ULL << 10; break;
+		case 'M': mul = 1ULL << 20; break;
+		case 'G': mul = 1ULL << 30; break;
+		case 'T': mul = 1ULL << 40; break;
+		default: return -1;
+		}
+		end++;
+		if (toupper((unsigned char)*end) == 'B')
+			end++;
+	}
+	if (*end || n > (unsigned long long)INT64_MAX / mul)
+		return -1;
+	*out = (int64_t)(n * mul);
+	return 0;
+}
+
+/* tandemctl user set NAME KEY=VALUE...: the user's own settings, kept in
+ * the user's store (so they go with it) and read by every daemon at the
+ * next write: quota_bytes, quota_messages. */
+int ctl_user_set(struct ctl *c, int argc, char **argv)
+{
+	static const char usage[] =
+		"user set NAME quota_bytes=SIZE|default "
+		"quota_messages=N|default";
+	struct ctl_args a;
+	struct store *s;
+	struct store_err serr;
+	int64_t bytes = STORE_QUOTA_KEEP, messages = STORE_QUOTA_KEEP;
+	int rc;
+
+	if ((rc = ctl_parse(argc, argv, 2, 8, false, usage, &a)))
+		return rc;
+	for (int i = 1; i < a.npos; i++) {
+		const char *eq = strchr(a.pos[i], '=');
+		size_t kl = eq ? (size_t)(eq - a.pos[i]) : 0;
+		int64_t *dst = NULL;
+		bool suffixes = false;
+
+		if (kl == 11 && strncmp(a.pos[i], "quota_bytes", kl) == 0) {
+			dst = &bytes;
+			suffixes = true;
+		} else if (kl == 14 &&
+			   strncmp(a.pos[i], "quota_messages", kl) == 0) {
+			dst = &messages;
+		}
+		if (!dst) {
+			fprintf(stderr, "tandemctl: unknown setting: %s\n"
+					"usage: tandemctl %s\n",
+				a.pos[i], usage);
+			return EX_USAGE;
+		}
+		if (parse_quota(eq + 1, suffixes, dst) < 0) {
+			fprintf(stderr, "tandemctl: bad value: %s\n",
+				a.pos[i]);
+			return EX_DATAERR;
+		}
+	}
+	if ((rc = ctl_store(c, a.pos[0], &s)))
+		return rc;
+	if (store_quota_set(s, bytes, messages, &serr) < 0)
+		rc = ctl_store_fail(a.pos[0], &serr);
+	store_unref(&s);
+	return rc;
+}
+
+static void print_limit(const char *key, uint64_t v, bool own)
+{
+	printf("%s %" PRIu64 "%s\n", key, v, own ? "" : " (default)");
+}
+
+/* tandemctl user show NAME: "key value" lines. */
+int ctl_user_show(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_args a;
+	struct store *s;
+	struct store_err serr;
+	struct store_quota q;
+	int rc;
+
+	if ((rc = ctl_parse(argc, argv, 1, 1, false, "user show NAME", &a)))
+		return rc;
+	if ((rc = ctl_store(c, a.pos[0], &s)))
+		return rc;
+	if (store_quota_get(s, &q, &serr) < 0) {
+		rc = ctl_store_fail(a.pos[0], &serr);
+	} else {
+		printf("user %s\n", a.pos[0]);
+		printf("messages %" PRIu64 "\n", q.messages);
+		printf("bytes %" PRIu64 "\n", q.bytes);
+		print_limit("quota_bytes", q.bytes_limit, q.bytes_own);
+		print_limit("quota_messages", q.messages_limit,
+			    q.messages_own);
+	}
+	store_unref(&s);
 	return rc;
 }
