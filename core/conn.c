@@ -669,6 +669,17 @@ void conn_write(struct conn *c, const void *p, size_t n)
 	wrote(c);
 }
 
+struct buf *conn_write_buf(struct conn *c)
+{
+	return can_write(c) ? write_target(c) : NULL;
+}
+
+void conn_write_commit(struct conn *c)
+{
+	if (can_write(c))
+		wrote(c);
+}
+
 void conn_write_str(struct conn *c, const char *s)
 {
 	conn_write(c, s, strlen(s));

@@ -105,6 +105,13 @@ void conn_write(struct conn *c, const void *p, size_t n);
 void conn_write_str(struct conn *c, const char *s);
 void conn_printf(struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Bulk output without a copy (RETR, FETCH BODY[] slices): the buffer the
+ * next bytes would go to (plaintext under TLS or COMPRESS, else the wire
+ * queue), for the caller to append to directly and then call
+ * conn_write_commit(). NULL when c is closing (nothing may be written).
+ * No other conn_* call may come between the two. */
+struct buf *conn_write_buf(struct conn *c);
+void conn_write_commit(struct conn *c);
 /* Bytes queued and not yet accepted by the kernel. */
 size_t conn_output_pending(const struct conn *c);
 /* True when pending output is above the high watermark: stop producing

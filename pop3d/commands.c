@@ -795,10 +795,8 @@ enum pop3_cmd_result pop3_stream_run(struct pop3_session *s)
 			end = true;
 			break;
 		}
-		buf_reset(&s->out);
-		used = dotstuff_feed(&s->ds, p, (size_t)n, &s->out);
+		used = pop3_reply_stuffed(s, &s->ds, p, (size_t)n);
 		s->body_off += used;
-		pop3_reply_raw(s, s->out.data, s->out.len);
 		if (dotstuff_done(&s->ds)) {
 			end = true;
 			break;

@@ -23,7 +23,8 @@ struct buf;
 
 struct dotstuff {
 	bool bol;          /* the next byte starts a line */
-	bool pending_cr;   /* a CR was read, its LF not yet seen */
+	bool pending_cr;   /* TOP: a CR was read and held, its LF not seen */
+	bool last_cr;      /* RETR: the last byte out was a CR (LF may follow) */
 	bool in_body;      /* the header block has ended */
 	bool top;          /* stop after body_lines body lines */
 	bool done;         /* TOP reached its limit: ignore further input */

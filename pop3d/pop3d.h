@@ -177,6 +177,11 @@ void pop3_reply_line(struct pop3_session *s, const char *fmt, ...)
 void pop3_reply_end(struct pop3_session *s);
 /* Raw wire bytes (an SASL "+ " challenge, stuffed message slices). */
 void pop3_reply_raw(struct pop3_session *s, const void *p, size_t n);
+/* Stuffs a message slice straight into the output queue (no copy);
+ * returns the input bytes used (see dotstuff_feed), all of them when the
+ * connection is gone. */
+size_t pop3_reply_stuffed(struct pop3_session *s, struct dotstuff *ds,
+			  const char *p, size_t n);
 /* Maps a store error to a -ERR reply (storage habit 11). */
 void pop3_reply_store_err(struct pop3_session *s, const struct store_err *err,
 			  const char *what);

@@ -114,6 +114,19 @@ void pop3_reply_raw(struct pop3_session *s, const void *p, size_t n)
 		conn_write(s->conn, p, n);
 }
 
+size_t pop3_reply_stuffed(struct pop3_session *s, struct dotstuff *ds,
+			  const char *p, size_t n)
+{
+	struct buf *out = s->conn ? conn_write_buf(s->conn) : NULL;
+	size_t used;
+
+	if (out == NULL)
+		return n;
+	used = dotstuff_feed(ds, p, n, out);
+	conn_write_commit(s->conn);
+	return used;
+}
+
 void pop3_reply_store_err(struct pop3_session *s, const struct store_err *err,
 			  const char *what)
 {

@@ -122,6 +122,78 @@ static void test_sizes(void)
 	buf_release(&out);
 }
 
+/* The RETR rules byte by byte, as RFC 1939 3 states them: the reference
+ * the fast path must match. */
+static void ref_retr(const char *in, size_t n, struct buf *out)
+{
+	bool bol = true;
+
+	buf_reset(out);
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+
+		if (c == '\r' && (i + 1 == n || in[i + 1] == '\n')) {
+			buf_append(out, "\r\n", 2);
+			i += i + 1 < n;
+			bol = true;
+			continue;
+		}
+		if (c == '\n') {
+			buf_append(out, "\r\n", 2);
+			bol = true;
+			continue;
+		}
+		if (bol && c == '.')
+			buf_append_c(out, '.');
+		buf_append_c(out, c);
+		bol = false;
+	}
+	if (!bol)
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
+}
+
+/* Random bodies of dots, CRs, LFs and letters in random slices. */
+static void test_retr_random(void)
+{
+	static const char alpha[] = ".\r\na";
+	struct buf want = BUF_INIT, got = BUF_INIT;
+	char in[64];
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t n, off = 0;
+		struct dotstuff d;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alpha[(seed >> 16) % 4];
+		}
+		ref_retr(in, n, &want);
+		buf_reset(&got);
+		dotstuff_init(&d, false, 0);
+		while (off < n) {
+			size_t len;
+
+			seed = seed * 1103515245u + 12345u;
+			len = 1 + (seed >> 16) % (n - off);
+			CHECK(dotstuff_feed(&d, in + off, len, &got) == len);
+			off += len;
+		}
+		dotstuff_finish(&d, &got);
+		if (got.len != want.len ||
+		    memcmp(got.data, want.data, got.len) != 0) {
+			fprintf(stderr, "round %d\n", round);
+			CHECK_STR(got.data, want.data);
+			break;
+		}
+	}
+	buf_release(&want);
+	buf_release(&got);
+}
+
 static void status(struct buf *out, bool ok, enum pop3_code code,
 		   const char *fmt, ...)
 {
@@ -227,6 +299,7 @@ static void test_maildrop(void)
 int main(void)
 {
 	test_retr();
+	test_retr_random();
 	test_top();
 	test_sizes();
 	test_reply();
