@@ -52,11 +52,14 @@ static const struct verb verbs[] = {
 	 "Check a password as a login would. Prints \"ok\" and exits 0, or\n"
 	 "exits 77 when the password is wrong or the user unknown."},
 	{"user", "set", ctl_user_set,
-	 "user set NAME quota_bytes=SIZE|default quota_messages=N|default",
+	 "user set NAME quota_bytes=SIZE|default quota_messages=N|default "
+	 "[quota_rule=*:storage=SIZE]",
 	 "Set the user's own quota, overriding [storage] quota_bytes and\n"
-	 "quota_messages: SIZE in bytes with an optional K/M/G suffix, 0 for\n"
-	 "unlimited, \"default\" to follow the configuration again. Applies\n"
-	 "to the next write of every daemon."},
+	 "quota_messages: SIZE in bytes with an optional K/M/G/T suffix, 0\n"
+	 "for unlimited, \"default\" to follow the configuration again.\n"
+	 "Dovecot's userdb field is accepted too: quota_rule=*:storage=1G,\n"
+	 "*:bytes=N, *:messages=N (storage without a suffix is in KiB).\n"
+	 "Applies to the next write of every daemon."},
 	{"user", "show", ctl_user_show, "user show NAME",
 	 "Print \"key value\" lines: messages and bytes stored, and the\n"
 	 "quota limits in force (0 = unlimited; \"(default)\" when from the\n"

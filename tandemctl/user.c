@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "tandemctl-private.h"
+#include "xalloc.h"
 
 /* Reads one line from stdin (no echo on a terminal) into out. Returns 0,
  * or an exit code. */
@@ -225,11 +226,12 @@ out:
 }
 
 /* A quota value: "default" (or empty) drops the user's own limit; else a
- * number, for bytes with an optional K/M/G[B] suffix (powers of 1024, as
- * in tandem.conf); 0 = unlimited. Returns 0, or -1. */
-static int parse_quota(const char *v, bool suffixes, int64_t *out)
+ * number times unit, with an optional B/K/M/G/T suffix (powers of 1024,
+ * as in tandem.conf) when suffixes; 0 = unlimited. Returns 0, or -1. */
+static int parse_quota(const char *v, bool suffixes, unsigned long long unit,
+		       int64_t *out)
 {
-	unsigned long long n, mul = 1;
+	unsigned long long n, mul = unit;
 	char *end;
 
 	if (!*v || strcasecmp(v, "default") == 0) {
@@ -244,6 +246,7 @@ static int parse_quota(const char *v, bool suffixes, int64_t *out)
 		return -1;
 	if (suffixes && *end) {
 		switch (toupper((unsigned char)*end)) {
+		case 'B': mul = 1; break;
 		case 'K': mul = 1ULL << 10; break;
 		case 'M': mul = 1ULL << 20; break;
 		case 'G': mul = 1ULL << 30; break;
@@ -251,7 +254,7 @@ static int parse_quota(const char *v, bool suffixes, int64_t *out)
 		default: return -1;
 		}
 		end++;
-		if (toupper((unsigned char)*end) == 'B')
+		if (mul != 1 && toupper((unsigned char)*end) == 'B')
 			end++;
 	}
 	if (*end || n > (unsigned long long)INT64_MAX / mul)
@@ -260,14 +263,52 @@ static int parse_quota(const char *v, bool suffixes, int64_t *out)
 	return 0;
 }
 
+/* Dovecot's userdb extra field, for admins bringing their values along:
+ *     quota_rule=*:storage=100M:messages=10000
+ * Only the default rule ("*" or "?") exists here; storage is in KiB
+ * unless a suffix says otherwise, bytes in octets (Dovecot's units).
+ * Returns 0, or -1. */
+static int parse_quota_rule(const char *v, int64_t *bytes, int64_t *messages)
+{
+	char *dup, *save = NULL, *tok;
+	int rc = 0;
+
+	if ((v[0] != '*' && v[0] != '?') || v[1] != ':' || !v[2])
+		return -1;
+	dup = xstrdup(v + 2);
+	for (tok = strtok_r(dup, ":", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, ":", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq) {
+			rc = -1;
+			break;
+		}
+		*eq++ = '\0';
+		if (!*eq || strcasecmp(eq, "default") == 0)
+			rc = -1; /* Dovecot has no such value */
+		else if (strcmp(tok, "storage") == 0)
+			rc = parse_quota(eq, true, 1024, bytes);
+		else if (strcmp(tok, "bytes") == 0)
+			rc = parse_quota(eq, true, 1, bytes);
+		else if (strcmp(tok, "messages") == 0)
+			rc = parse_quota(eq, true, 1, messages);
+		else
+			rc = -1;
+	}
+	free(dup);
+	return rc;
+}
+
 /* tandemctl user set NAME KEY=VALUE...: the user's own settings, kept in
  * the user's store (so they go with it) and read by every daemon at the
- * next write: quota_bytes, quota_messages. */
+ * next write: quota_bytes, quota_messages, or both as a Dovecot
+ * quota_rule. */
 int ctl_user_set(struct ctl *c, int argc, char **argv)
 {
 	static const char usage[] =
 		"user set NAME quota_bytes=SIZE|default "
-		"quota_messages=N|default";
+		"quota_messages=N|default [quota_rule=*:storage=SIZE]";
 	struct ctl_args a;
 	struct store *s;
 	struct store_err serr;
@@ -279,23 +320,23 @@ int ctl_user_set(struct ctl *c, int argc, char **argv)
 	for (int i = 1; i < a.npos; i++) {
 		const char *eq = strchr(a.pos[i], '=');
 		size_t kl = eq ? (size_t)(eq - a.pos[i]) : 0;
-		int64_t *dst = NULL;
-		bool suffixes = false;
+		int bad;
 
 		if (kl == 11 && strncmp(a.pos[i], "quota_bytes", kl) == 0) {
-			dst = &bytes;
-			suffixes = true;
+			bad = parse_quota(eq + 1, true, 1, &bytes);
 		} else if (kl == 14 &&
 			   strncmp(a.pos[i], "quota_messages", kl) == 0) {
-			dst = &messages;
-		}
-		if (!dst) {
+			bad = parse_quota(eq + 1, false, 1, &messages);
+		} else if (kl == 10 &&
+			   strncmp(a.pos[i], "quota_rule", kl) == 0) {
+			bad = parse_quota_rule(eq + 1, &bytes, &messages);
+		} else {
 			fprintf(stderr, "tandemctl: unknown setting: %s\n"
 					"usage: tandemctl %s\n",
 				a.pos[i], usage);
 			return EX_USAGE;
 		}
-		if (parse_quota(eq + 1, suffixes, dst) < 0) {
+		if (bad < 0) {
 			fprintf(stderr, "tandemctl: bad value: %s\n",
 				a.pos[i]);
 			return EX_DATAERR;

@@ -295,6 +295,19 @@ def test_tandemctl_user_set_show(tandem):
     assert t.ctl("user", "set", "alice", "colour=blue", check=False).returncode == 64
     assert t.ctl("user", "set", "nobody", "quota_bytes=1", check=False).returncode == 67
     assert t.ctl("user", "show", "nobody", check=False).returncode == 67
+    # Dovecot's userdb extra field: storage in KiB unless a suffix says.
+    t.ctl("user", "set", "alice", "quota_rule=*:storage=100:messages=7")
+    d = usage(t, "alice")
+    assert d["quota_bytes"] == str(100 * 1024) and d["quota_messages"] == "7"
+    t.ctl("user", "set", "alice", "quota_rule=*:storage=1G")
+    assert usage(t, "alice")["quota_bytes"] == str(1 << 30)
+    t.ctl("user", "set", "alice", "quota_rule=*:bytes=1234")
+    assert usage(t, "alice")["quota_bytes"] == "1234"
+    for bad in ("Trash:storage=+100M", "*:storage=10%", "*:ignore", "*:nothing=1"):
+        assert t.ctl("user", "set", "alice", "quota_rule=" + bad,
+                     check=False).returncode == 65, bad
+    assert usage(t, "alice")["quota_bytes"] == "1234"
+    t.ctl("user", "set", "alice", "quota_bytes=default", "quota_messages=10")
     # tandemctl deliver over quota fails and stores nothing.
     t.ctl("user", "set", "alice", "quota_messages=2")
     r = t.ctl("deliver", "alice", input=b"Subject: x\n\nx\n", check=False)
