@@ -60,6 +60,7 @@ static const struct imap_cmd_def commands[] = {
 	CMD("UID MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_WRITE),
 	CMD("IDLE", imap_cmd_idle, IMAP_STATES_AUTH, 0),
 	CMD("COMPRESS", imap_cmd_compress, IMAP_STATES_AUTH, 0), /* RFC 4978 */
+	CMD("NOTIFY", imap_cmd_notify, IMAP_STATES_AUTH, 0), /* RFC 5465 */
 };
 
 const struct imap_cmd_def *imap_command_find(const char *name)
@@ -108,6 +109,7 @@ static const struct {
 	{"SEARCHRES", CAP_POSTAUTH},     /* RFC 5182 (RETURN (SAVE), "$") */
 	{"WITHIN", CAP_POSTAUTH},        /* RFC 5032 */
 	{"QRESYNC", CAP_POSTAUTH},       /* RFC 7162 3.2 */
+	{"NOTIFY", CAP_POSTAUTH},        /* RFC 5465 */
 };
 
 void imap_capabilities(struct imap_session *s, struct buf *out)

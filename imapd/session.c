@@ -94,6 +94,7 @@ static void process_input(struct imap_session *s);
 static void session_free(struct imap_session *s)
 {
 	cmd_free(&s->cmd);
+	imap_notify_free(s);
 	imap_view_close(&s->view);
 	seqset_release(&s->searchres);
 	store_unref(&s->store);
@@ -471,6 +472,7 @@ static void cmd_end(struct imap_session *s)
 	if (!s->conn)
 		return;
 	arm_timeout(s);
+	imap_notify_flush(s); /* RFC 5465: no command in progress now */
 	if (!s->in_process)
 		process_input(s);
 }
@@ -837,6 +839,8 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 			s->cmd->cont = NULL;
 			arm_timeout(s);
 			cmd_run(s, fn);
+		} else if (!s->closing) {
+			imap_notify_flush(s);
 		}
 		break;
 	case CONN_TLS_READY:
@@ -861,6 +865,7 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 		log_debug(&s->log, "connection closed");
 		s->conn = NULL;
 		s->closing = true;
+		imap_notify_free(s);
 		imap_view_close(&s->view);
 		if (s->work_pending == 0)
 			session_free(s);

@@ -263,6 +263,9 @@ struct imap_session {
 	 * CLOSE, UNSELECT); expunged UIDs drop out when "$" is read, since
 	 * only UIDs still in the view are used (imap_msgset_arg, SEARCH). */
 	struct seqset searchres;
+
+	/* NOTIFY SET in effect (cmd-notify.c), or NULL */
+	struct imap_notify *notify;
 };
 
 /* ---- session.c ---- */
@@ -393,6 +396,14 @@ enum imap_cmd_result imap_cmd_status(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_close(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_check(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_compress(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_notify(struct imap_cmd *cmd);
+
+/* cmd-notify.c (RFC 5465): the session calls imap_notify_flush() when no
+ * command is in progress (after each command ends, when output drained)
+ * to send the pending events; imap_notify_free() when it closes. Both do
+ * nothing when s->notify is NULL. */
+void imap_notify_flush(struct imap_session *s);
+void imap_notify_free(struct imap_session *s);
 /* Planned (another helper): */
 enum imap_cmd_result imap_cmd_fetch(struct imap_cmd *cmd);
 enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd);
