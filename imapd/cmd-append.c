@@ -172,6 +172,15 @@ static enum imap_literal_action reject(struct imap_cmd *cmd,
 	return IMAP_LITERAL_REJECT;
 }
 
+/* A tagged BAD from the hook (RFC 6855 4 grammar errors): for a
+ * synchronising literal before the client sends it. */
+static enum imap_literal_action reject_bad(struct imap_cmd *cmd,
+					   const char *why)
+{
+	imap_reply_bad(cmd, "%s", why);
+	return IMAP_LITERAL_REJECT;
+}
+
 /* The .literal hook: called for each literal of the command line before
  * the client sends its bytes (synchronising) or as they arrive. */
 enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
@@ -181,8 +190,22 @@ enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
 	struct append_ctx *c = cmd->ctx;
 	const char *why;
 
+	/* RFC 6855 4: append-data =/ "UTF8" SP "(" literal8 ")", once
+	 * UTF8=ACCEPT is enabled (IMAP4rev2 sessions take UTF-8 too) */
+	bool utf8 = li->depth == 1 && li->argc >= 3 &&
+		    li->argc <= cmd->nargs &&
+		    imap_arg_atom_eq(&cmd->args[li->argc - 2], "UTF8");
+	/* top-level arguments before the append-data: for a literal in a
+	 * list, argc counts the open list (here after "UTF8") */
+	size_t before = utf8 ? li->argc - 2 : li->argc;
+	size_t after = utf8 ? li->argc : li->argc + 1;
+	if (utf8 && !imap_utf8(s))
+		return reject_bad(cmd, "UTF8 APPEND data needs ENABLE "
+				       "UTF8=ACCEPT");
+	if (utf8 && !li->binary)
+		return reject_bad(cmd, "UTF8 APPEND data must be a literal8");
 	/* the mailbox name, or a string inside a list: an argument */
-	if (li->depth > 0 || li->argc == 0)
+	if ((li->depth > 0 && !utf8) || li->argc == 0)
 		return IMAP_LITERAL_BUFFER;
 	if (!c) {
 		c = cmd->ctx = imap_cmd_alloc(cmd, sizeof(*c));
@@ -208,11 +231,14 @@ enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
 		return reject(cmd, li, NULL, "Cannot append an empty message");
 	if (c->n >= APPEND_MAX_MESSAGES)
 		return reject(cmd, li, "LIMIT", "Too many messages");
-	if (li->argc < c->next_arg || li->argc > cmd->nargs)
+	if (utf8 && c->n > 0 && c->next_arg == after)
+		return reject_bad(cmd, "One message per UTF8 list");
+	if (before < c->next_arg || li->argc > cmd->nargs)
 		return reject(cmd, li, NULL, "Invalid APPEND arguments");
 
 	struct append_msg m = {0};
-	if (parse_opts(cmd, &cmd->args[c->next_arg], li->argc - c->next_arg,
+	/* the UTF8 atom is not an append-opt */
+	if (parse_opts(cmd, &cmd->args[c->next_arg], before - c->next_arg,
 		       &m, &why) < 0) {
 		imap_reply_bad(cmd, "%s", why);
 		return IMAP_LITERAL_REJECT;
@@ -223,10 +249,12 @@ enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
 	}
 	m.spool = store_spool_new();
 	m.mp = mime_parser_new(NULL);
-	m.binary = li->binary;
+	/* a UTF8 literal8 is a message with 8-bit headers: stored as sent
+	 * but with CRLF line ends like any message */
+	m.binary = li->binary && !utf8;
 	buf_init(&m.blob);
 	c->msgs[c->n++] = m;
-	c->next_arg = li->argc + 1;
+	c->next_arg = after;
 	return IMAP_LITERAL_STREAM;
 }
 
@@ -300,6 +328,15 @@ enum imap_cmd_result imap_cmd_append(struct imap_cmd *cmd)
 		return imap_reply_bad(cmd, "Expected mailbox and message");
 	if (cmd->nargs != c->next_arg)
 		return imap_reply_bad(cmd, "Unexpected arguments after message");
+	for (size_t i = 2; i < cmd->nargs; i++) {
+		struct imap_arg *l;
+		size_t ln;
+		/* RFC 6855 4: "UTF8" SP "(" literal8 ")" exactly */
+		if (imap_arg_list(&cmd->args[i], &l, &ln) &&
+		    imap_arg_atom_eq(&cmd->args[i - 1], "UTF8") &&
+		    (ln != 1 || l[0].type != IMAP_ARG_LITERAL_STREAM))
+			return imap_reply_bad(cmd, "Invalid UTF8 APPEND data");
+	}
 	if (c->spool_failed)
 		return imap_reply_store_err(cmd, &c->err, "APPEND");
 

@@ -16,6 +16,7 @@ struct ent {
 	struct store_mailbox mb; /* mb.name is the key */
 	bool exists;
 	bool subscribed;
+	bool lsub_parent; /* LSUB: unsubscribed parent shown \Noselect */
 };
 
 struct listing {
@@ -195,7 +196,7 @@ struct list_req {
 	size_t npats;
 };
 
-static void write_special_use(struct buf *b, unsigned su)
+void imap_w_special_use(struct buf *b, unsigned su)
 {
 	static const char *const names[] = {"\\Drafts", "\\Sent", "\\Trash",
 					    "\\Junk", "\\Archive", "\\All",
@@ -214,7 +215,7 @@ static void list_one(struct imap_session *s, const struct listing *l,
 
 	buf_append_str(b, rq->opts & LSUB ? "LSUB (" : "LIST (");
 	start = b->len;
-	if (!e->exists)
+	if (!e->exists || e->lsub_parent)
 		buf_append_str(b, rq->opts & LSUB ? " \\Noselect"
 						  : " \\NonExistent");
 	if (e->subscribed && (rq->opts & (SEL_SUBSCRIBED | RET_SUBSCRIBED)))
@@ -224,7 +225,7 @@ static void list_one(struct imap_session *s, const struct listing *l,
 					  ? " \\HasChildren"
 					  : " \\HasNoChildren");
 	if (e->exists)
-		write_special_use(b, e->mb.special_use);
+		imap_w_special_use(b, e->mb.special_use);
 	if (b->len > start) {
 		/* drop the leading space */
 		memmove(b->data + start, b->data + start + 1,
@@ -258,7 +259,7 @@ static bool wanted(const struct listing *l, const struct ent *e,
 	if ((rq->opts & SEL_SPECIAL_USE) && !e->mb.special_use)
 		return false;
 	if (rq->opts & (SEL_SUBSCRIBED | LSUB)) {
-		if (e->subscribed)
+		if (e->subscribed || e->lsub_parent)
 			return true;
 		if ((rq->opts & SEL_RECURSIVEMATCH) &&
 		    has_children(l, e->mb.name, true)) {
@@ -268,6 +269,50 @@ static bool wanted(const struct listing *l, const struct ent *e,
 		return false;
 	}
 	return e->exists;
+}
+
+/* RFC 3501 6.3.9: "if "foo/bar" is subscribed but "foo" is not. A "%"
+ * wildcard to LSUB must return foo, not foo/bar, in the LSUB response,
+ * and it MUST be flagged with the \Noselect attribute." So: each
+ * unsubscribed ancestor of a subscribed name that the pattern does not
+ * match, where the ancestor itself matches, is listed \Noselect. */
+static void add_lsub_parents(struct listing *l, const struct list_req *rq)
+{
+	size_t n = l->n;
+	bool added = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char name[sizeof(l->e[0].mb.name)];
+		if (!l->e[i].subscribed || matches_any(rq, l->e[i].mb.name))
+			continue;
+		snprintf(name, sizeof(name), "%s", l->e[i].mb.name);
+		for (char *p = strchr(name, STORE_SEP); p;
+		     p = strchr(p + 1, STORE_SEP)) {
+			*p = '\0';
+			if (matches_any(rq, name)) {
+				struct ent key, *e;
+				snprintf(key.mb.name, sizeof(key.mb.name),
+					 "%s", name);
+				/* the loaded names are sorted; few are added */
+				e = bsearch(&key, l->e, n, sizeof(*l->e),
+					    ent_cmp);
+				for (size_t k = n; k < l->n && !e; k++)
+					if (strcmp(l->e[k].mb.name, name) == 0)
+						e = &l->e[k];
+				if (!e) {
+					e = ent_push(l);
+					snprintf(e->mb.name, sizeof(e->mb.name),
+						 "%s", name);
+					added = true;
+				}
+				if (!e->subscribed)
+					e->lsub_parent = true;
+			}
+			*p = STORE_SEP;
+		}
+	}
+	if (added)
+		qsort(l->e, l->n, sizeof(*l->e), ent_cmp);
 }
 
 static enum imap_cmd_result run_list(struct imap_cmd *cmd, const char *ref,
@@ -307,6 +352,8 @@ static enum imap_cmd_result run_list(struct imap_cmd *cmd, const char *ref,
 		free(l.e);
 		return imap_reply_store_err(cmd, &err, cmd->name);
 	}
+	if (rq->opts & LSUB)
+		add_lsub_parents(&l, rq);
 	/* INBOX first, then the others in name order */
 	struct ent *inbox = ent_find(&l, "INBOX");
 	if (inbox && wanted(&l, inbox, rq, &ci))
@@ -321,8 +368,8 @@ static enum imap_cmd_result run_list(struct imap_cmd *cmd, const char *ref,
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 
-static int parse_opts(const struct imap_arg *a, bool select, unsigned *opts,
-		      unsigned *status_atts)
+static int parse_opts(const struct imap_arg *a, bool select, bool rev2,
+		      unsigned *opts, unsigned *status_atts)
 {
 	struct imap_arg *l;
 	size_t n;
@@ -351,6 +398,9 @@ static int parse_opts(const struct imap_arg *a, bool select, unsigned *opts,
 			if (!imap_arg_list(&l[i + 1], &sl, &sn) || sn == 0 ||
 			    imap_status_atts(sl, sn, status_atts) < 0)
 				return -1;
+			/* RFC 9051 6.3.11: no RECENT in IMAP4rev2 */
+			if (rev2 && (*status_atts & IMAP_STATUS_RECENT))
+				return -1;
 			*opts |= RET_STATUS;
 			i++;
 		} else
@@ -377,7 +427,7 @@ enum imap_cmd_result imap_cmd_list(struct imap_cmd *cmd)
 	const char *ref;
 
 	if (n >= 1 && a[0].type == IMAP_ARG_LIST) {
-		if (parse_opts(&a[0], true, &rq.opts, &rq.status_atts) < 0)
+		if (parse_opts(&a[0], true, imap_rev2(cmd->s), &rq.opts, &rq.status_atts) < 0)
 			return imap_reply_bad(cmd, "Invalid LIST select options");
 		if ((rq.opts & SEL_RECURSIVEMATCH) &&
 		    !(rq.opts & (SEL_SUBSCRIBED | SEL_SPECIAL_USE)))
@@ -410,7 +460,7 @@ enum imap_cmd_result imap_cmd_list(struct imap_cmd *cmd)
 	i++;
 	if (i < n) {
 		if (i + 2 != n || !imap_arg_atom_eq(&a[i], "RETURN") ||
-		    parse_opts(&a[i + 1], false, &rq.opts, &rq.status_atts) < 0)
+		    parse_opts(&a[i + 1], false, imap_rev2(cmd->s), &rq.opts, &rq.status_atts) < 0)
 			return imap_reply_bad(cmd, "Invalid LIST return options");
 	}
 	return run_list(cmd, ref, &rq);

@@ -262,7 +262,9 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 			sm.st = s->store;
 			sm.m = bm;
 			sm.msn = msn;
-			sm.recent = imap_view_is_recent(v, bm->uid);
+			/* RFC 9051 E.: nothing is \Recent in IMAP4rev2 */
+			sm.recent = !imap_rev2(s) &&
+				    imap_view_is_recent(v, bm->uid);
 			sm.now = c->now;
 			sm.saved_uids = c->have_saved ? &c->saved : NULL;
 			int r = search_match(c->root, &sm);

@@ -50,6 +50,23 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
 	imap_reply_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 			       "\\Draft)");
 	imap_reply_untagged(s, "%u EXISTS", v->count);
+	if (!rev1) {
+		/* RFC 9051 6.3.2: "REQUIRED untagged responses: FLAGS,
+		 * EXISTS, LIST" -- the name as stored, with its attributes
+		 * (special use; children are optional, RFC 9051 7.3.1) */
+		b = imap_reply_begin(s);
+		buf_append_str(b, "LIST (");
+		size_t start = b->len;
+		imap_w_special_use(b, c->mb.special_use);
+		if (b->len > start) {
+			memmove(b->data + start, b->data + start + 1,
+				b->len - start - 1);
+			buf_truncate(b, b->len - 1);
+		}
+		buf_printf(b, ") \"%c\" ", imap_separator(s));
+		imap_w_mailbox_name(s, b, c->mb.name);
+		imap_reply_end(s);
+	}
 	if (rev1) {
 		/* RECENT and UNSEEN are IMAP4rev1 only (RFC 9051 E.) */
 		imap_reply_untagged(s, "%u RECENT", imap_view_recent(v));

@@ -101,6 +101,9 @@ enum imap_cmd_result imap_cmd_status(struct imap_cmd *cmd)
 		return imap_reply_bad(cmd, "%s", why);
 	if (imap_status_atts(l, n, &atts) < 0)
 		return imap_reply_bad(cmd, "Unknown status item");
+	/* RFC 9051 6.3.11: status-att has no RECENT in IMAP4rev2 */
+	if ((atts & IMAP_STATUS_RECENT) && imap_rev2(cmd->s))
+		return imap_reply_bad(cmd, "RECENT is not part of IMAP4rev2");
 	if (store_mailbox_get(s->store, name, &mb, &err) < 0)
 		return imap_reply_store_err(cmd, &err, "STATUS");
 	imap_status_reply(s, &mb, atts);

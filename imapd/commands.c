@@ -29,7 +29,11 @@ static const struct imap_cmd_def commands[] = {
 	CMD("AUTHENTICATE", imap_cmd_authenticate,
 	    IMAP_STATE_NOT_AUTHENTICATED, 0),
 	/* RFC 9051 6.3: authenticated */
-	CMD("ENABLE", imap_cmd_enable, IMAP_STATES_AUTH, 0),
+	/* RFC 5161 3.1, RFC 9051 6.3.1: "only valid in the authenticated
+	 * state"; in SELECTED it would change the rules (RECENT, UTF-8
+	 * names, MODSEQ) for a mailbox already open: BAD, where Dovecot
+	 * accepts it (RFC 5161 lets servers skip the check) */
+	CMD("ENABLE", imap_cmd_enable, IMAP_STATE_AUTHENTICATED, 0),
 	CMD("SELECT", imap_cmd_select, IMAP_STATES_AUTH, 0),
 	CMD("EXAMINE", imap_cmd_select, IMAP_STATES_AUTH, 0),
 	CMD("CREATE", imap_cmd_create, IMAP_STATES_AUTH, 0),

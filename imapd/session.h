@@ -416,6 +416,8 @@ enum imap_cmd_result imap_cmd_expunge(struct imap_cmd *cmd);
 /* cmd-create.c: an RFC 6154 use-attr ("\\Sent") -> STORE_SU_* bit, 0 if
  * unknown. */
 unsigned imap_special_use_bit(const char *attr);
+/* cmd-list.c: appends " \\Drafts" etc. for the STORE_SU_* bits in su. */
+void imap_w_special_use(struct buf *b, unsigned su);
 
 /* cmd-status.c, shared with LIST RETURN (STATUS (...)) (RFC 5819).
  * Parses a status-att list into IMAP_STATUS_* bits; returns 0 or -1. */

@@ -189,3 +189,95 @@ def test_append_mailbox_as_literal(tandem):
     out = r.cmd("STATUS Archive (MESSAGES)")
     assert b"MESSAGES 1" in out[0]
     r.close()
+
+
+UTF8_MSG = ("From: Jürgen Müller <jm@example.de>\r\n"
+            "To: alice@example.org\r\n"
+            "Subject: Grüße aus München ✓\r\n"
+            "\r\n"
+            "Hallo, schöne Grüße.\r\n").encode()
+
+
+def utf8_append(r, data, sync=True, opts=b""):
+    """APPEND INBOX [opts] UTF8 (~{n}...) -- RFC 6855 4."""
+    r.n += 1
+    tag = f"X{r.n}".encode()
+    head = tag + b" APPEND INBOX " + (opts + b" " if opts else b"") + b"UTF8 ("
+    if sync:
+        r.s.sendall(head + b"~{%d}\r\n" % len(data))
+        cont = r.read_reply()
+        if not cont.startswith(b"+"):
+            return [cont]
+        r.s.sendall(data + b")\r\n")
+    else:
+        r.s.sendall(head + b"~{%d+}\r\n" % len(data) + data + b")\r\n")
+    lines = []
+    while True:
+        line = r.read_reply()
+        lines.append(line)
+        if line.startswith(tag + b" "):
+            return lines
+
+
+def test_append_utf8_before_enable_is_bad(tandem):
+    r = Raw(tandem)
+    out = utf8_append(r, UTF8_MSG)
+    # refused before the continuation: the client never sends the bytes
+    assert tagged(out) == b"BAD", out
+    assert tagged(r.cmd("NOOP")) == b"OK"
+    out = utf8_append(r, UTF8_MSG, sync=False)
+    assert tagged(out) == b"BAD", out
+    assert tagged(r.cmd("NOOP")) == b"OK"   # the literal was skipped
+    out = r.cmd("STATUS INBOX (MESSAGES)")
+    assert b"MESSAGES 0" in out[0]
+    r.close()
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "literal+"])
+def test_append_utf8_after_enable(tandem, sync):
+    r = Raw(tandem)
+    out = r.cmd("ENABLE UTF8=ACCEPT")
+    assert out[0] == b"* ENABLED UTF8=ACCEPT\r\n"
+    out = utf8_append(r, UTF8_MSG, sync=sync, opts=b"(\\Seen)")
+    assert tagged(out) == b"OK", out
+    assert re.search(rb"\[APPENDUID \d+ 1\]", out[-1])
+    r.cmd("SELECT INBOX")
+    out = r.cmd("FETCH 1 (FLAGS RFC822.SIZE BODY.PEEK[])")
+    # 8-bit headers stored and returned as they were sent
+    assert out[0].endswith(UTF8_MSG + b")\r\n"), out[0]
+    assert b"\\Seen" in out[0]
+    assert f"RFC822.SIZE {len(UTF8_MSG)}".encode() in out[0]
+    out = r.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert "Subject: Grüße aus München ✓".encode() in out[0]
+    r.close()
+
+
+def test_append_utf8_grammar(tandem):
+    r = Raw(tandem)
+    r.cmd("ENABLE UTF8=ACCEPT")
+    # UTF8 takes a literal8, not a plain literal
+    r.n += 1
+    r.s.sendall(b"X%d APPEND INBOX UTF8 ({5}\r\n" % r.n)
+    line = r.read_reply()
+    assert line.startswith(b"X%d BAD" % r.n), line
+    # one literal8 and nothing else in the list
+    r.n += 1
+    tag = b"X%d" % r.n
+    r.s.sendall(tag + b" APPEND INBOX UTF8 (~{%d+}\r\n" % len(UTF8_MSG) +
+                UTF8_MSG + b" extra)\r\n")
+    while True:
+        line = r.read_reply()
+        if line.startswith(tag):
+            break
+    assert line.startswith(tag + b" BAD"), line
+    out = r.cmd("STATUS INBOX (MESSAGES)")
+    assert b"MESSAGES 0" in out[0]
+    r.close()
+
+
+def test_append_utf8_in_rev2(tandem):
+    r = Raw(tandem)
+    r.cmd("ENABLE IMAP4rev2")
+    out = utf8_append(r, UTF8_MSG)
+    assert tagged(out) == b"OK", out
+    r.close()

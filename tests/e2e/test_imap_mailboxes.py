@@ -200,6 +200,38 @@ def test_lsub(tandem):
     m.logout()
 
 
+def test_lsub_percent_unsubscribed_parent_is_noselect(tandem):
+    """RFC 3501 6.3.9: with "foo/bar" subscribed and "foo" not, LSUB "%"
+    returns foo flagged \\Noselect (and not foo/bar); "*" returns foo/bar
+    only."""
+    m = login(tandem)
+    base = set(list_names(m.lsub('""', "*")[1]))   # INBOX, by default
+    for name in ("foo", "foo/bar", "foo/bar/deep", "qux", "sub"):
+        assert m.create(name)[0] == "OK"
+    m.subscribe("foo/bar/deep")
+    m.subscribe("sub")
+    m.subscribe("ghost/child")      # subscribed, neither exists
+    typ, data = m.lsub('""', "%")
+    assert typ == "OK"
+    got = list_names(data)
+    assert set(got) - base == {"foo", "sub", "ghost"}, got
+    assert "\\Noselect" in got["foo"]
+    assert "\\Noselect" in got["ghost"]
+    assert "\\Noselect" not in got["sub"]
+    typ, data = m.lsub('""', "foo/%")
+    assert set(list_names(data)) == {"foo/bar"}
+    assert "\\Noselect" in list_names(data)["foo/bar"]
+    typ, data = m.lsub('""', "*")
+    got = list_names(data)
+    assert set(got) - base == {"foo/bar/deep", "sub", "ghost/child"}, got
+    assert "\\Noselect" not in got["foo/bar/deep"]
+    # once the parent is subscribed it is listed as itself
+    m.subscribe("foo")
+    got = list_names(m.lsub('""', "%")[1])
+    assert "\\Noselect" not in got["foo"]
+    m.logout()
+
+
 def test_mailbox_names_utf7_and_utf8(tandem):
     m = login(tandem)
     # rev1: modified UTF-7 on the wire
