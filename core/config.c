@@ -43,6 +43,8 @@ static const struct key keys[] = {
 	{"server", "log_level", K_LEVEL, O(log_level), 0, 0, "debug, info, warn or error"},
 	{"server", "log", K_LOGTARGET, O(log_syslog), 0, 0, "stderr (journald) or syslog"},
 	{"server", "hostname", K_STR, O(hostname), 0, 0, "name used in greetings and Received: lines"},
+	{"server", "control_dir", K_STR, O(control_dir), 0, 0, "directory of the daemons' control sockets (empty: DATA_DIR/control)"},
+	{"server", "metrics_listen", K_STR, O(metrics_listen), 0, 0, "host:port of the Prometheus metrics endpoint, imapd on port, pop3d port+1, lmtpd port+2 (empty: off)"},
 	{"tls", "cert", K_STR, O(tls_cert), 0, 0, "PEM certificate chain (empty: no TLS)"},
 	{"tls", "key", K_STR, O(tls_key), 0, 0, "PEM private key"},
 	{"tls", "priority", K_STR, O(tls_priority), 0, 0, "GnuTLS priority string"},
@@ -88,6 +90,8 @@ void config_init(struct config *cfg)
 	cfg->group = xstrdup(TANDEM_RUN_USER_DEFAULT);
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->hostname = xstrdup("localhost");
+	cfg->control_dir = xstrdup("");
+	cfg->metrics_listen = xstrdup("");
 	cfg->tls_cert = xstrdup("");
 	cfg->tls_key = xstrdup("");
 	/* TLS 1.2 and 1.3 only; AEAD ciphers with forward-secret key exchange. */

@@ -33,6 +33,8 @@ struct config {
 	int log_level;      /* enum log_level */
 	bool log_syslog;
 	char *hostname;     /* greeting and Received: lines */
+	char *control_dir;    /* tandemctl who/kick/stats sockets; "" = data_dir/control */
+	char *metrics_listen; /* host:port of the metrics endpoint; "" = off */
 
 	/* [tls] */
 	char *tls_cert, *tls_key, *tls_priority;

@@ -32,6 +32,7 @@
 #include "conn.h"
 #include "buf.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -585,6 +586,7 @@ static void conn_flush(struct conn *c)
 		}
 		if (r < 0)
 			r = 0;
+		control_counters.bytes_out += (uint64_t)r;
 		if ((size_t)r == c->out.len) {
 			buf_release(&c->out);
 		} else {
@@ -626,6 +628,7 @@ static void write_cb(uv_write_t *req, int status)
 		fail(c, "write", status);
 		return;
 	}
+	control_counters.bytes_out += c->wb.len - c->wb_off;
 	buf_reset(&c->wb);
 	c->wb_off = 0;
 	conn_flush(c);
@@ -1035,6 +1038,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *ub)
 			shrink_input(c);
 		return;
 	}
+	control_counters.bytes_in += (uint64_t)n;
 	if (c->tls) {
 		buf_commit(&c->tls->cin, (size_t)n);
 		if (tls_input(c) < 0)

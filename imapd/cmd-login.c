@@ -20,6 +20,7 @@ enum imap_cmd_result imap_login_success(struct imap_cmd *cmd,
 		return imap_reply_store_err(cmd, &err, "Opening your mail");
 	}
 	s->user = xstrdup(user);
+	control_session_login(&s->ctl, s->user);
 	snprintf(s->log.user, sizeof(s->log.user), "%s", user);
 	auth_penalty_success(s->log.rip);
 	log_info(&s->log, "login method=%s", method);
@@ -59,6 +60,7 @@ enum imap_cmd_result imap_login_failed(struct imap_cmd *cmd,
 				     "Authentication temporarily unavailable");
 	}
 	s->auth_failures++;
+	control_counters.auth_failures++;
 	/* the stable prefix fail2ban's filter looks for */
 	log_info(&s->log, "auth failed method=%s", method);
 	delay = auth_penalty_delay(s->log.rip, s->srv->cfg->failure_delay_ms);

@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "daemon.h"
 #include "session.h"
 #include "store.h"
@@ -37,5 +38,6 @@ int main(int argc, char **argv)
 	buf_release(&err);
 	store_global_init(d.loop, d.cfg.data_dir);
 	imap_reload(&d, NULL);
+	control_start(&d, "imapd", 0);
 	return daemon_run(&d, imap_reload, NULL);
 }

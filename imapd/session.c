@@ -642,6 +642,7 @@ static void dispatch(struct imap_session *s)
 	struct imap_cmd *cmd = current_cmd(s);
 	const struct imap_cmd_def *def = cmd->def;
 
+	control_counters.commands++;
 	if (!def)
 		def = imap_command_find(pc->name);
 	cmd->args = pc->args;
@@ -863,6 +864,7 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_CLOSED:
 		log_debug(&s->log, "connection closed");
+		control_session_remove(&s->ctl);
 		s->conn = NULL;
 		s->closing = true;
 		imap_notify_free(s);
@@ -877,6 +879,29 @@ void imap_session_watch(struct imap_session *s)
 {
 	if (s->store && !s->view.watch)
 		s->view.watch = store_watch_add(s->store, on_change, s);
+}
+
+/* tandemctl kick. RFC 9051 7.1.5: the server may send BYE at any time
+ * before it closes the connection. Not in the middle of a reply (a FETCH
+ * literal paused on a full output queue): then the close alone. */
+static void kick(void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (!s->conn || s->closing)
+		return;
+	log_info(&s->log, "disconnected by the administrator");
+	if (!(s->cmd && s->cmd->cont) && s->out.len == 0)
+		imap_reply_untagged(s, "BYE Disconnected by the administrator");
+	imap_close(s);
+}
+
+/* tandemctl who: the selected mailbox. */
+static const char *selected_mailbox(void *arg)
+{
+	const struct imap_session *s = arg;
+
+	return s->view.mailbox_id ? s->view.name : NULL;
 }
 
 void imap_accept(struct conn *c, void *arg)
@@ -895,6 +920,7 @@ void imap_accept(struct conn *c, void *arg)
 	s->state = IMAP_STATE_NOT_AUTHENTICATED;
 	s->parser = imap_parser_new(&lim);
 	srv->nsessions++;
+	control_session_add(&s->ctl, "imap", c, s, kick, selected_mailbox);
 	conn_set_handler(c, session_cb, s);
 	log_debug(&s->log, "connect lport=%d tls=%d", ci->lport,
 		  ci->implicit_tls);

@@ -88,6 +88,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "control.h"
 #include "log.h"
 #include "mailbox-view.h"
 #include "parser.h"
@@ -251,6 +252,7 @@ struct imap_session {
 	struct buf out;           /* the reply being built */
 	struct imap_cmd *cmd;     /* the command being parsed or run */
 	bool literal_skip;        /* discard chunks of the current literal */
+	struct control_session ctl; /* tandemctl who/kick (core/control.h) */
 
 	/* AUTHENTICATED and SELECTED */
 	char *user;

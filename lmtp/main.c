@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "daemon.h"
 #include "store.h"
 #include "xalloc.h"
@@ -67,5 +68,6 @@ int main(int argc, char **argv)
 	 * store's notify file, which tells the IMAP and POP3 daemons. */
 	store_global_init(NULL, d.cfg.data_dir);
 	lmtp_reload(&d, NULL);
+	control_start(&d, "lmtpd", 2);
 	return daemon_run(&d, lmtp_reload, NULL);
 }

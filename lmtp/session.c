@@ -24,6 +24,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
 #include "store.h"
 #include "work.h"
@@ -95,6 +96,7 @@ struct lmtp_session {
 	struct buf scratch;  /* decoded content, trace headers */
 	struct buf line;     /* a reply being formatted */
 	struct buf cmdline;  /* the command line being run */
+	struct control_session ctl; /* tandemctl who (core/control.h) */
 
 	/* transaction: from MAIL to the replies after the content, or RSET */
 	char from[SMTP_ADDR_MAX];
@@ -295,6 +297,7 @@ static void reply_rcpt_result(struct lmtp_session *s,
 			      const struct lmtp_rcpt *r)
 {
 	if (r->rc == 0) {
+		control_counters.deliveries_ok++;
 		log_info(&s->log,
 			 "delivered to=<%s> user=%s mailbox=%s uid=%" PRIu32
 			 " size=%" PRIu64,
@@ -304,6 +307,7 @@ static void reply_rcpt_result(struct lmtp_session *s,
 		      r->addr, r->res.uid, r->mailbox);
 		return;
 	}
+	control_counters.deliveries_failed++;
 	log_warn(&s->log, "delivery failed to=<%s> user=%s: %s", r->addr,
 		 r->target.user, r->err.msg);
 	switch (r->err.code) {
@@ -731,6 +735,7 @@ static void run_line(struct lmtp_session *s, const char *line, size_t len)
 {
 	struct smtp_cmd cmd;
 
+	control_counters.commands++;
 	if (memchr(line, '\0', len) != NULL ||
 	    smtp_cmd_split(line, len, &cmd) < 0) {
 		reply(s, "500 5.5.2 Syntax error, command unrecognized");
@@ -856,6 +861,7 @@ static void session_event_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_CLOSED:
 		log_debug(&s->log, "disconnected");
+		control_session_remove(&s->ctl);
 		s->closed = true;
 		s->conn = NULL;
 		if (!s->busy && s->depth == 0)
@@ -878,6 +884,7 @@ void lmtp_session_start(struct conn *c, struct lmtp_server *srv)
 	buf_init(&s->line);
 	buf_init(&s->cmdline);
 	s->state = LMTP_STATE_INIT;
+	control_session_add(&s->ctl, "lmtp", c, s, NULL, NULL);
 	conn_set_handler(c, session_event_cb, s);
 	conn_set_timeout(c, LMTP_TIMEOUT_MS);
 	log_debug(&s->log, "connected");

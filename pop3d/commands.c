@@ -158,6 +158,7 @@ static void auth_failed(struct pop3_session *s, bool temp)
 		return;
 	}
 	s->auth_failures++;
+	control_counters.auth_failures++;
 	/* "auth failed" is the fixed phrase fail2ban's filter matches. */
 	log_warn(&s->log, "auth failed method=%s failures=%u",
 		 s->auth_method ? s->auth_method : "?", s->auth_failures);
@@ -234,6 +235,7 @@ static void login_done(void *arg)
 	}
 	s->user = s->auth_user;
 	s->auth_user = NULL;
+	control_session_login(&s->ctl, s->user);
 	free(s->user_arg);
 	s->user_arg = NULL;
 	auth_penalty_success(s->log.rip);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "auth.h"
+#include "control.h"
 #include "daemon.h"
 #include "pop3d.h"
 #include "store.h"
@@ -44,5 +45,6 @@ int main(int argc, char **argv)
 		      err.data ? err.data : "?");
 	buf_release(&err);
 	pop3_expire_start(&srv);
+	control_start(&d, "pop3d", 1);
 	return daemon_run(&d, pop3_reload, &srv);
 }

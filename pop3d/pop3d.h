@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "control.h"
 #include "dotstuff.h"
 #include "linereader.h"
 #include "log.h"
@@ -92,6 +93,7 @@ struct pop3_session {
 	struct buf out;          /* scratch for replies and stuffed slices */
 	struct buf line;         /* the current command line */
 	struct linereader lr;
+	struct control_session ctl; /* tandemctl who/kick (core/control.h) */
 
 	/* AUTHORIZATION */
 	char *user_arg;          /* name given with USER */

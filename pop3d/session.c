@@ -114,6 +114,7 @@ static void dispatch(struct pop3_session *s, char *line)
 		pop3_sasl_response(s, line);
 		return;
 	}
+	control_counters.commands++;
 	sp = strchr(line, ' ');
 	args = sp ? sp + 1 : line + strlen(line);
 	if (sp)
@@ -269,6 +270,7 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_CLOSED:
 		log_debug(&s->log, "connection closed");
+		control_session_remove(&s->ctl);
 		s->conn = NULL;
 		s->closing = true;
 		pop3_stream_stop(s);
@@ -276,6 +278,23 @@ static void session_cb(struct conn *c, enum conn_event ev, void *arg)
 			session_free(s);
 		break;
 	}
+}
+
+/* tandemctl kick. RFC 1939 has no unsolicited response: the "-ERR" is
+ * read as the answer to the client's next command, then the connection
+ * is closed (as for the autologout timer). Not while a RETR/TOP is being
+ * sent or a job runs: then the close alone. */
+static void kick(void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (!s->conn || s->closing)
+		return;
+	log_info(&s->log, "disconnected by the administrator");
+	if (s->busy == POP3_IDLE)
+		pop3_reply_err(s, POP3_CODE_NONE,
+			       "Disconnected by the administrator");
+	pop3_close(s);
 }
 
 void pop3_accept(struct conn *c, void *arg)
@@ -292,6 +311,7 @@ void pop3_accept(struct conn *c, void *arg)
 	s->state = POP3_STATE_AUTHORIZATION;
 	linereader_init(&s->lr, srv->cfg->max_line);
 	srv->nsessions++;
+	control_session_add(&s->ctl, "pop3", c, s, kick, NULL);
 	conn_set_handler(c, session_cb, s);
 	log_debug(&s->log, "connect lport=%d tls=%d", ci->lport,
 		  ci->implicit_tls);

@@ -104,6 +104,18 @@ static const struct verb verbs[] = {
 	 "exit 78."},
 	{"config", "show", ctl_config_show, "config show",
 	 "Print the effective configuration as an INI file."},
+	{"who", NULL, ctl_who, "who [USER]",
+	 "List the sessions of the running daemons (of USER only, if given):\n"
+	 "user, protocol, remote address, since when (UTC), TLS, and the\n"
+	 "selected mailbox of IMAP sessions. Sessions not yet logged in\n"
+	 "show user \"-\". Exit 69 when no daemon answers."},
+	{"kick", NULL, ctl_kick, "kick USER",
+	 "Close every session of USER in every running daemon (IMAP says\n"
+	 "\"* BYE\", POP3 \"-ERR\" first) and print how many were closed."},
+	{"stats", NULL, ctl_stats, "stats",
+	 "Print the counters of each running daemon: connections (now and\n"
+	 "total), logins, auth failures, commands, deliveries, bytes in and\n"
+	 "out, uptime in seconds."},
 };
 
 static void usage_all(FILE *f)

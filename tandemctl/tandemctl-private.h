@@ -61,6 +61,10 @@ int ctl_deliver(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 int ctl_config_check(struct ctl *c, int argc, char **argv);
 int ctl_config_show(struct ctl *c, int argc, char **argv);
+/* who.c: the running daemons, over their control sockets. */
+int ctl_who(struct ctl *c, int argc, char **argv);
+int ctl_kick(struct ctl *c, int argc, char **argv);
+int ctl_stats(struct ctl *c, int argc, char **argv);
 
 /* Import and export (import.c, import-mbox.c, export.c). */
 struct import_ctx {
