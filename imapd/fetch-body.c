@@ -302,20 +302,23 @@ static void window_put(struct fetch_window *w, const char *s, size_t n,
 void fetch_window_feed(struct fetch_window *w, const char *in, size_t n,
 		       struct buf *out)
 {
-	size_t run = 0;
+	const char *p = in, *end = in + n, *run = in, *nl;
 
 	if (!w->crlf) {
 		window_put(w, in, n, out);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '\n' && !(i > 0 ? in[i - 1] == '\r' : w->last_cr)) {
-			window_put(w, in + run, i - run, out);
+	/* Only a bare LF changes (it gets its CR): find line feeds with
+	 * memchr and copy the runs between bare ones in one go. */
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (!(nl > in ? nl[-1] == '\r' : w->last_cr)) {
+			window_put(w, run, (size_t)(nl - run), out);
 			window_put(w, "\r", 1, out);
-			run = i;
+			run = nl;
 		}
+		p = nl + 1;
 	}
-	window_put(w, in + run, n - run, out);
+	window_put(w, run, (size_t)(end - run), out);
 	if (n > 0)
 		w->last_cr = in[n - 1] == '\r';
 }

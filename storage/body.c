@@ -1,7 +1,9 @@
 /* body.c - message bytes, blobs and meta reads (reader connection, loop
  * thread). A body read is one primary-key lookup of one 64 KiB chunk,
  * copied into the handle, so memory per open body is one chunk and no
- * statement stays active between calls. */
+ * statement stays active between calls. A body of one chunk (most mail)
+ * is read by the same statement that opens it: one read transaction per
+ * message instead of two. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,16 +18,23 @@ struct store_body {
 	uint64_t size;
 	int64_t seq;      /* chunk held in buf, -1: none */
 	size_t len;       /* its length */
-	char *buf;        /* STORE_CHUNK_SIZE, allocated on first read */
+	char *buf;        /* the chunk, allocated on first read */
+	size_t cap;       /* size of buf: STORE_CHUNK_SIZE, or len of a
+			   * first chunk read at open */
 };
 
 int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
 		    struct store_err *err)
 {
-	sqlite3_stmt *st = R("SELECT size FROM body WHERE id = ?");
+	sqlite3_stmt *st = R("SELECT b.size, c.data FROM body b"
+			     " LEFT JOIN body_chunk c ON c.body_id = b.id"
+			     " AND c.seq = 0 AND b.size <= ?2"
+			     " WHERE b.id = ?1");
 	struct store_body *b;
 	int rc;
 	uint64_t size = 0;
+	const void *data = NULL;
+	int n = 0;
 
 	*b_r = NULL;
 	if (!st) {
@@ -33,16 +42,23 @@ int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, body_id);
+	sqlite3_bind_int64(st, 2, STORE_CHUNK_SIZE);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		size = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+		if (sqlite3_column_type(st, 1) == SQLITE_BLOB) {
+			data = sqlite3_column_blob(st, 1);
+			n = sqlite3_column_bytes(st, 1);
+		}
+	}
 	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
 		store_err_set(err, STORE_ERR_EXPUNGED, "message expunged");
 		return -1;
 	}
 	if (rc != SQLITE_ROW) {
 		store_err_sqlite(err, s->rd, rc, "body");
+		sqlite3_reset(st);
 		return -1;
 	}
 	b = xcalloc(1, sizeof(*b));
@@ -50,6 +66,14 @@ int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
 	b->id = body_id;
 	b->size = size;
 	b->seq = -1;
+	if (data != NULL && n > 0 && n <= STORE_CHUNK_SIZE) {
+		/* The whole body came with its size. */
+		b->buf = xmalloc((size_t)n);
+		memcpy(b->buf, data, (size_t)n);
+		b->len = (size_t)n;
+		b->seq = 0;
+	}
+	sqlite3_reset(st);
 	*b_r = b;
 	return 0;
 }
@@ -71,8 +95,12 @@ static int load_chunk(struct store_body *b, int64_t seq, struct store_err *err)
 		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "chunk");
 		return -1;
 	}
-	if (!b->buf)
+	if (!b->buf || b->cap < STORE_CHUNK_SIZE) {
+		/* The first chunk may have come sized to fit (open). */
+		free(b->buf);
 		b->buf = xmalloc(STORE_CHUNK_SIZE);
+		b->cap = STORE_CHUNK_SIZE;
+	}
 	sqlite3_bind_int64(st, 1, b->id);
 	sqlite3_bind_int64(st, 2, seq);
 	rc = sqlite3_step(st);
