@@ -43,29 +43,38 @@ static int answer_cmp(const void *a, const void *b)
 	return rx != ry ? rx - ry : strcmp(x->daemon, y->daemon);
 }
 
-/* Sends request to the socket at path and reads the answer until EOF.
- * Returns 0; 1 when nothing listens there (a stale socket); -1 with the
- * reason printed. */
-static int ask_one(const char *path, const char *request, struct buf *out)
+enum ask_result {
+	ASK_OK,
+	ASK_STALE,  /* nothing listens there: the daemon is not running */
+	ASK_FAIL,   /* reason printed */
+	ASK_DENIED, /* no permission to use the socket (reason printed) */
+};
+
+/* Sends request to the socket at path and reads the answer until EOF. */
+static enum ask_result ask_one(const char *path, const char *request,
+			       struct buf *out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct buf req = BUF_INIT;
-	int fd, rc = -1;
+	enum ask_result rc = ASK_FAIL;
+	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "tandemctl: %s: path too long\n", path);
-		return -1;
+		return ASK_FAIL;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "tandemctl: socket: %s\n", strerror(errno));
-		return -1;
+		return ASK_FAIL;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == ECONNREFUSED || errno == ENOENT) {
-			rc = 1;
+			rc = ASK_STALE;
 		} else {
+			if (errno == EACCES)
+				rc = ASK_DENIED;
 			fprintf(stderr, "tandemctl: %s: %s\n", path,
 				strerror(errno));
 		}
@@ -106,7 +115,7 @@ static int ask_one(const char *path, const char *request, struct buf *out)
 	}
 	buf_append_c(out, '\0');
 	buf_truncate(out, out->len - 1);
-	rc = 0;
+	rc = ASK_OK;
 out:
 	buf_release(&req);
 	close(fd);
@@ -151,7 +160,7 @@ static int ask_all(struct ctl *c, const char *request, struct answer **r,
 		struct buf path = BUF_INIT;
 		struct answer one = {{0}, BUF_INIT};
 		const char *last;
-		int r1;
+		enum ask_result r1;
 
 		if (len <= 5 || len - 5 >= sizeof(one.daemon) ||
 		    strcmp(e->d_name + len - 5, ".sock") != 0)
@@ -160,18 +169,18 @@ static int ask_all(struct ctl *c, const char *request, struct answer **r,
 		buf_printf(&path, "%s/%s", dir, e->d_name);
 		r1 = ask_one(path.data, request, &one.text);
 		buf_release(&path);
-		if (r1 == 1) { /* stale: the daemon is not running */
+		if (r1 == ASK_STALE) {
 			buf_release(&one.text);
 			continue;
 		}
-		last = r1 == 0 ? last_line(&one.text) : "";
-		if (r1 < 0 || strncmp(last, "OK", 2) != 0) {
-			if (r1 == 0)
+		last = r1 == ASK_OK ? last_line(&one.text) : "";
+		if (r1 != ASK_OK || strncmp(last, "OK", 2) != 0) {
+			if (r1 == ASK_OK)
 				fprintf(stderr, "tandemctl: %s: %s\n",
 					one.daemon,
 					*last ? last : "empty answer");
 			buf_release(&one.text);
-			rc = EX_UNAVAILABLE;
+			rc = r1 == ASK_DENIED ? EX_NOPERM : EX_UNAVAILABLE;
 			continue;
 		}
 		if (n == cap) {
