@@ -60,6 +60,14 @@ def wait_for(cond, what, limit=10.0):
         time.sleep(0.05)
 
 
+def control_up(t):
+    """The fixture waits for the mail ports; each daemon opens its control
+    socket a moment later (after dropping privileges)."""
+    for name in t.procs:
+        path = t.data_dir / "control" / f"{name}.sock"
+        wait_for(path.is_socket, f"{path} exists")
+
+
 def read_to_eof(f):
     """Lines until the server closes (EOF, or a TLS/socket error at close)."""
     lines = []
@@ -161,6 +169,7 @@ def addr(sock):
 
 def test_who_lists_sessions(tandem):
     t = tandem
+    control_up(t)
     need("imapd"), need("pop3d")
     start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     a_imap, a_pop, b_imap = open_sessions(t)
@@ -195,6 +204,7 @@ def test_who_lists_sessions(tandem):
 
 def test_kick_closes_alices_sessions(tandem):
     t = tandem
+    control_up(t)
     need("imapd"), need("pop3d")
     a_imap, a_pop, b_imap = open_sessions(t)
 
@@ -233,6 +243,7 @@ def test_kick_closes_alices_sessions(tandem):
 
 def test_stats_counters_move_exactly(tandem):
     t = tandem
+    control_up(t)
     need("imapd"), need("pop3d"), need("lmtpd")
     before = stats(t)
     assert set(before) == {"imapd", "pop3d", "lmtpd"}
@@ -322,6 +333,7 @@ def test_stats_counters_move_exactly(tandem):
 
 def test_control_socket_line_protocol(tandem):
     t = tandem
+    control_up(t)
     need("imapd")
     path = t.data_dir / "control" / "imapd.sock"
     assert path.is_socket()
@@ -435,6 +447,7 @@ def parse_exposition(text, daemon):
 @pytest.mark.tandem_config(METRICS)
 def test_metrics_endpoint(tandem):
     t = tandem
+    control_up(t)
     need("imapd"), need("pop3d"), need("lmtpd")
     ports = {name: metrics_port(t, name) for name in ("imapd", "pop3d", "lmtpd")}
     assert len(set(ports.values())) == 3
@@ -493,5 +506,6 @@ def test_metrics_endpoint(tandem):
 
 def test_metrics_off_by_default(tandem):
     t = tandem
+    control_up(t)
     need("imapd")
     assert "metrics on" not in t.log("imapd")
