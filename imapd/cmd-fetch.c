@@ -850,8 +850,13 @@ static enum imap_cmd_result fetch_finish(struct imap_cmd *cmd)
 		work_submit(s->srv->loop, blob_job_run, blob_job_done, c->blobs);
 		c->blobs = NULL;
 	}
+	/* RFC 9051 7.1: CORRUPTION when the store found damaged data,
+	 * UNAVAILABLE when it may work later, else SERVERBUG */
 	if (c->failed)
-		return imap_reply_no(cmd, "SERVERBUG",
+		return imap_reply_no(cmd,
+				     c->err.code == STORE_ERR_CORRUPT ? "CORRUPTION"
+				     : c->err.code == STORE_ERR_TEMP ? "UNAVAILABLE"
+								    : "SERVERBUG",
 				     "Some messages could not be read");
 	if (c->unknown_cte)
 		return imap_reply_no(cmd, "UNKNOWN-CTE",

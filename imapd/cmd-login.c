@@ -17,6 +17,12 @@ enum imap_cmd_result imap_login_success(struct imap_cmd *cmd,
 	if (store_open(user, true, &s->store, &err) < 0) {
 		log_error(&s->log, "opening the store of %s: %s", user,
 			  err.msg);
+		/* RFC 9051 7.1 CONTACTADMIN: a damaged store is nothing the
+		 * user can fix or wait out (tandemctl check is the admin's) */
+		if (err.code == STORE_ERR_CORRUPT)
+			return imap_reply_no(cmd, "CONTACTADMIN",
+					     "Your mail store is damaged, "
+					     "please contact the administrator");
 		return imap_reply_store_err(cmd, &err, "Opening your mail");
 	}
 	s->user = xstrdup(user);

@@ -366,7 +366,9 @@ enum imap_cmd_result imap_reply_store_err(struct imap_cmd *cmd,
 		code = "OVERQUOTA";
 		break;
 	case STORE_ERR_CORRUPT:
-		code = "SERVERBUG";
+		/* RFC 9051 7.1: "some relevant data (e.g., the mailbox) are
+		 * corrupt" -- the store failed a consistency check */
+		code = "CORRUPTION";
 		break;
 	case STORE_ERR_EXPUNGED:
 		code = "EXPUNGEISSUED";

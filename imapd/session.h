@@ -350,7 +350,7 @@ enum imap_cmd_result imap_reply_bad(struct imap_cmd *cmd, const char *fmt,
 /* Maps a store error to "tag NO [CODE] what: msg" (STYLE habit 11):
  * NOTFOUND -> NONEXISTENT, EXISTS -> ALREADYEXISTS, INUSE -> INUSE,
  * TEMP -> UNAVAILABLE, PERM/INVALID -> CANNOT, TOOBIG -> TOOBIG,
- * OVERQUOTA -> OVERQUOTA, CORRUPT -> SERVERBUG (logged),
+ * OVERQUOTA -> OVERQUOTA, CORRUPT -> CORRUPTION (logged),
  * EXPUNGED -> EXPUNGEISSUED, HASCHILDREN -> HASCHILDREN. */
 enum imap_cmd_result imap_reply_store_err(struct imap_cmd *cmd,
 					  const struct store_err *err,
