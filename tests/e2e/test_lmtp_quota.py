@@ -313,3 +313,28 @@ def test_tandemctl_user_set_show(tandem):
     r = t.ctl("deliver", "alice", input=b"Subject: x\n\nx\n", check=False)
     assert r.returncode != 0 and b"quota" in r.stderr
     assert usage(t, "alice")["messages"] == "2"
+
+
+@pytest.mark.tandem_config(NO_RECEIVED)
+def test_bdat_per_recipient_quota(tandem):
+    """BDAT LAST (RFC 3030 4.2 via RFC 2033 4.2): the same per-recipient
+    replies, bob (full) first this time, alice stored."""
+    t = tandem
+    filler = fill(t, "bob")
+    t.ctl("user", "set", "bob", "quota_messages=1")
+    body = b"Subject: bdat\r\n\r\nchunked\r\n"
+    c = Lmtp(t)
+    assert c.cmd("LHLO mx.test")[0] == 250
+    assert c.cmd("MAIL FROM:<s@example.net> BODY=BINARYMIME")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.org>")[0] == 250
+    c.sock.sendall(b"BDAT %d\r\n" % 10 + body[:10])
+    assert c.reply()[0] == 250
+    c.sock.sendall(b"BDAT %d LAST\r\n" % (len(body) - 10) + body[10:])
+    r1, r2 = c.reply(), c.reply()
+    assert r1[0] == 552 and r1[1].startswith("5.2.2 <bob@example.org>")
+    assert r2[0] == 250 and r2[1].startswith("2.0.0 <alice@example.org>")
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    assert imap_bodies(t, "alice", "secret") == [SENDER_HDR + body]
+    assert imap_bodies(t, "bob", "hunter2") == filler
