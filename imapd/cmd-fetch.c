@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "bodystructure.h"
 #include "cmd-msgs.h"
@@ -35,6 +36,11 @@
 #include "work.h"
 #include "write.h"
 #include "xalloc.h"
+
+/* Loop time one run of a FETCH may take before it yields, checked every
+ * FETCH_SLICE_CHECK messages. */
+#define FETCH_SLICE_MS 20
+#define FETCH_SLICE_CHECK 32
 
 /* ---- shared helpers (cmd-msgs.h) ---------------------------------------- */
 
@@ -212,16 +218,36 @@ struct blob_job {
 static void blob_job_run(void *arg)
 {
 	struct blob_job *j = arg;
+	struct store_blob b[64];
 	struct store_err err;
 
-	for (size_t i = 0; i < j->n; i++)
-		(void)store_blob_set(j->st, j->ids[i], MIME_BLOB_NAME,
-				     j->data[i].data, j->data[i].len, &err);
+	for (size_t i = 0; i < j->n; i++) {
+		b[i].name = MIME_BLOB_NAME;
+		b[i].data = j->data[i].data;
+		b[i].len = j->data[i].len;
+	}
+	(void)store_blob_set_many(j->st, j->ids, b, j->n, &err);
+}
+
+/* Jobs queued or running (loop thread only). Caching is best effort: past
+ * BLOB_JOBS_MAX the trees are not kept, so a FETCH producing trees faster
+ * than the disk stores them does not pile them up in memory. */
+#define BLOB_JOBS_MAX 8
+static unsigned blob_jobs;
+
+static void blob_job_done(void *arg);
+
+static void blob_job_submit(uv_loop_t *loop, struct blob_job *j)
+{
+	blob_jobs++;
+	work_submit(loop, blob_job_run, blob_job_done, j);
 }
 
 static void blob_job_done(void *arg)
 {
 	struct blob_job *j = arg;
+
+	blob_jobs--;
 
 	for (size_t i = 0; i < j->n; i++)
 		buf_release(&j->data[i]);
@@ -286,8 +312,16 @@ struct fetch_ctx {
 	int seen_rc;
 	struct store_err seen_err;
 
-	/* iteration */
+	/* iteration: MSNs from it; the rows come from mit, one store read per
+	 * batch of messages, over the UIDs of the current MSN range (up to
+	 * mit_hi); pending is a row read ahead of the MSN that asked for it */
 	struct seqset_iter it;
+	size_t rng;
+	struct store_msg_iter *mit;
+	uint32_t mit_hi;
+	struct store_msg pending;
+	bool have_pending;
+	unsigned since_yield;
 	bool in_msg;
 	size_t item;
 	uint32_t msn;
@@ -325,6 +359,7 @@ static void fetch_cleanup(struct imap_cmd *cmd)
 	struct fetch_ctx *c = cmd->ctx;
 
 	msg_release(c);
+	(void)store_msg_iter_end(&c->mit, NULL);
 	buf_release(&c->keywords);
 	buf_release(&c->fs.tmp);
 	seqset_release(&c->msns);
@@ -496,15 +531,21 @@ static int load_tree(struct imap_cmd *cmd, struct fetch_ctx *c)
 		off += (uint64_t)n;
 	}
 	c->tree = mime_parser_finish(&p);
+	if (blob_jobs >= BLOB_JOBS_MAX)
+		return 0;
 	if (!c->blobs) {
 		c->blobs = xcalloc(1, sizeof(*c->blobs));
 		c->blobs->st = store_ref(s->store);
 	}
-	if (c->blobs->n < sizeof(c->blobs->ids) / sizeof(c->blobs->ids[0])) {
-		size_t i = c->blobs->n++;
-		c->blobs->ids[i] = c->m.body_id;
-		buf_init(&c->blobs->data[i]);
-		mime_serialize(c->tree, &c->blobs->data[i]);
+	size_t i = c->blobs->n++;
+	c->blobs->ids[i] = c->m.body_id;
+	buf_init(&c->blobs->data[i]);
+	mime_serialize(c->tree, &c->blobs->data[i]);
+	if (c->blobs->n == sizeof(c->blobs->ids) / sizeof(c->blobs->ids[0])) {
+		/* full: store these 64 in one transaction, off the loop, and
+		 * go on (a first sync of a large mailbox caches every tree) */
+		blob_job_submit(s->srv->loop, c->blobs);
+		c->blobs = NULL;
 	}
 	return 0;
 }
@@ -512,6 +553,51 @@ static int load_tree(struct imap_cmd *cmd, struct fetch_ctx *c)
 static bool seen_changed(const struct fetch_ctx *c, uint32_t uid)
 {
 	return c->nseen && seqset_contains(&c->seen_set, uid);
+}
+
+/* Reads the row of uid (MSN msn) into c->m from the range iterator,
+ * starting a new one at a new MSN range. Returns false when the message
+ * is not in the store (expunged by another session). The rows are read in
+ * batches (store_msg_iter), not one query per message; with CHANGEDSINCE
+ * the store skips the unchanged ones. */
+static bool msg_find(struct imap_session *s, struct fetch_ctx *c,
+		     uint32_t msn, uint32_t uid)
+{
+	struct store_msg m;
+
+	if (!c->mit || uid > c->mit_hi) {
+		while (c->rng < c->msns.n && c->msns.r[c->rng].hi < msn)
+			c->rng++;
+		uint32_t hi_msn = c->rng < c->msns.n ? c->msns.r[c->rng].hi : msn;
+		if (hi_msn > s->view.count)
+			hi_msn = s->view.count;
+		(void)store_msg_iter_end(&c->mit, NULL);
+		c->have_pending = false;
+		c->mit_hi = s->view.uids[hi_msn - 1];
+		c->mit = store_msg_iter_begin(s->store, s->view.mailbox_id, uid,
+					      c->mit_hi, c->changedsince);
+	}
+	if (c->have_pending) {
+		if (c->pending.uid > uid)
+			return false;
+		c->have_pending = false;
+		if (c->pending.uid == uid) {
+			c->m = c->pending;
+			return true;
+		}
+	}
+	while (store_msg_iter_next(c->mit, &m)) {
+		if (m.uid == uid) {
+			c->m = m;
+			return true;
+		}
+		if (m.uid > uid) {
+			c->pending = m;
+			c->have_pending = true;
+			return false;
+		}
+	}
+	return false;
 }
 
 /* Loads the next message; returns false when there is none left. */
@@ -522,13 +608,17 @@ static bool next_msg(struct imap_cmd *cmd, struct fetch_ctx *c)
 
 	while (seqset_next(&c->it, &msn)) {
 		uint32_t uid = s->view.uids[msn - 1];
-		struct store_err err = {0};
 
-		if (store_msg_get(s->store, s->view.mailbox_id, uid, &c->m,
-				  &err) < 0) {
+		if (!msg_find(s, c, msn, uid)) {
 			/* expunged by someone else, still in our view;
-			 * UID FETCH just leaves it out (RFC 9051 6.4.9) */
-			if (!cmd->uid)
+			 * UID FETCH just leaves it out (RFC 9051 6.4.9). With
+			 * CHANGEDSINCE the iterator skips unchanged messages
+			 * too: FETCH by MSN asks which it was. */
+			struct store_err err = {0};
+			if (!cmd->uid &&
+			    (!c->changedsince ||
+			     store_msg_get(s->store, s->view.mailbox_id, uid,
+					   &c->m, &err) < 0))
 				c->expunged = true;
 			continue;
 		}
@@ -847,7 +937,7 @@ static enum imap_cmd_result fetch_finish(struct imap_cmd *cmd)
 	struct fetch_ctx *c = cmd->ctx;
 
 	if (c->blobs) {
-		work_submit(s->srv->loop, blob_job_run, blob_job_done, c->blobs);
+		blob_job_submit(s->srv->loop, c->blobs);
 		c->blobs = NULL;
 	}
 	/* RFC 9051 7.1: CORRUPTION when the store found damaged data,
@@ -869,12 +959,40 @@ static enum imap_cmd_result fetch_finish(struct imap_cmd *cmd)
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 
-/* The producer: called first, then again each time the output drained. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The producer: called first, then again each time the output drained
+ * or after it yielded. A client that reads as fast as the daemon writes
+ * never fills the output, so a long FETCH (1:* of 100 000 messages) also
+ * yields to the loop after FETCH_SLICE_MS, letting other sessions go on. */
+static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd);
+
+/* One slice of the FETCH in one read transaction (store_read_begin). */
 static enum imap_cmd_result fetch_run(struct imap_cmd *cmd)
+{
+	struct store *st = store_ref(cmd->s->store);
+	enum imap_cmd_result r;
+
+	store_read_begin(st);
+	r = fetch_slice(cmd);
+	store_read_end(st);
+	store_unref(&st);
+	return r;
+}
+
+static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	struct fetch_ctx *c = cmd->ctx;
+	uint64_t start = now_ms();
 
+	c->since_yield = 0;
 	for (;;) {
 		if (!s->conn)
 			return IMAP_CMD_DONE;
@@ -894,6 +1012,9 @@ static enum imap_cmd_result fetch_run(struct imap_cmd *cmd)
 		if (!c->in_msg) {
 			if (imap_output_full(s))
 				return imap_cmd_set_cont(cmd, fetch_run);
+			if (++c->since_yield % FETCH_SLICE_CHECK == 0 &&
+			    now_ms() - start >= FETCH_SLICE_MS)
+				return imap_cmd_sleep(cmd, 1, fetch_run);
 			if (!next_msg(cmd, c))
 				return fetch_finish(cmd);
 			if (c->add_flags) {

@@ -669,12 +669,72 @@ static int field_match_cb(const char *v, size_t n, void *arg)
 			fm->k->str_len);
 }
 
+/* The message header fields the cached MIME tree keeps (ENVELOPE's). */
+static int env_field(const char *name)
+{
+	static const struct {
+		const char *name;
+		int field;
+	} f[] = {
+		{"FROM", MIME_ENV_FROM}, {"TO", MIME_ENV_TO},
+		{"CC", MIME_ENV_CC},     {"BCC", MIME_ENV_BCC},
+		{"SUBJECT", MIME_ENV_SUBJECT},
+	};
+
+	for (size_t i = 0; name && i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcasecmp(name, f[i].name) == 0)
+			return f[i].field;
+	return -1;
+}
+
+/* FROM, TO, CC, BCC, SUBJECT against the cached MIME tree (the blob FETCH
+ * ENVELOPE/BODYSTRUCTURE stored), without reading the message: one small
+ * read instead of the message's first 64 KiB. Returns 1/0, or -2 when the
+ * tree cannot answer exactly: no cached tree; a header so large the parser
+ * may have dropped fields (MIME_MAX_PART_HEADER); a value cut at
+ * MIME_MAX_FIELD; a needle with ',' (the tree joins repeated address
+ * fields with ','). A repeated Subject (invalid, RFC 5322 3.6) is
+ * matched on its last occurrence. */
+static int match_header_cached(struct field_match *fm, struct search_msg *sm,
+			       const char *name)
+{
+	int f = env_field(name);
+	struct buf blob = BUF_INIT;
+	struct store_err err;
+
+	if (f < 0 || memchr(fm->k->str, ',', fm->k->str_len))
+		return -2;
+	if (!sm->tree) {
+		if (store_blob_get(sm->st, sm->m->body_id, MIME_BLOB_NAME,
+				   &blob, &err) == 0)
+			sm->tree = mime_deserialize(blob.data, blob.len);
+		buf_release(&blob);
+		if (!sm->tree)
+			return -2;
+	}
+	if (sm->tree->hdr_size > MIME_MAX_PART_HEADER / 2)
+		return -2;
+	const char *v = sm->tree->env[f];
+	if (!v)
+		return 0;
+	size_t n = strlen(v);
+	if (n >= MIME_MAX_FIELD - 1)
+		return -2;
+	return field_match_cb(v, n, fm);
+}
+
 static int match_header(const struct search_key *k, struct search_msg *sm,
 			const char *name)
 {
 	struct field_match fm = {k, BUF_INIT, BUF_INIT};
 	int r;
 
+	r = match_header_cached(&fm, sm, name);
+	if (r != -2) {
+		buf_release(&fm.dec);
+		buf_release(&fm.fold);
+		return r;
+	}
 	if (load_header(sm) < 0)
 		return -1;
 	r = each_field(&sm->hdr, name, field_match_cb, &fm);

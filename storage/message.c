@@ -69,6 +69,29 @@ static void msg_fix(struct msg_row *r, const struct buf *strs,
 		r->uidl_off == SIZE_MAX ? NULL : strs->data + r->uidl_off;
 }
 
+void store_read_begin(struct store *s)
+{
+	sqlite3_stmt *st = R("BEGIN");
+
+	if (st && sqlite3_step(st) != SQLITE_DONE)
+		sqlite3_reset(st);
+	else if (st)
+		sqlite3_reset(st);
+}
+
+void store_read_end(struct store *s)
+{
+	if (sqlite3_get_autocommit(s->rd))
+		return;
+	sqlite3_stmt *st = R("COMMIT");
+	if (st) {
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	if (!sqlite3_get_autocommit(s->rd))
+		sqlite3_exec(s->rd, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,
 		  struct store_msg *m_r, struct store_err *err)
 {

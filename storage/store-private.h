@@ -41,6 +41,9 @@ struct store {
 	char *user;
 	char *dir;  /* data_dir/mail/<user> */
 	int notify_fd;
+	dev_t db_dev; /* store.db as opened: a reused idle handle checks */
+	ino_t db_ino; /* the file is still the same (user del, restore) */
+	int64_t idle_since; /* refs == 0: kept open since (monotonic s) */
 
 	/* reader: loop thread only */
 	sqlite3 *rd;
@@ -101,6 +104,9 @@ void store_feed_notify(struct store *s);
 /* Closes the loop handles; returns true if store_free runs later from a
  * close callback. */
 bool store_feed_close(struct store *s);
+/* Loop thread, no watches left: closes the loop handles without freeing
+ * s (an idle store; store_watch_add starts them again). */
+void store_feed_stop(struct store *s);
 /* From another thread: asks the loop thread to close the handles and
  * free s. Returns false if s has no loop handles (free it directly). */
 bool store_feed_close_async(struct store *s);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store-private.h"
@@ -17,11 +18,24 @@ uv_loop_t *store_loop;
 char *store_data_dir;
 static pthread_t loop_thread; /* the thread that called store_global_init */
 
+/* Every open store of the process. A store whose last reference went is
+ * kept open, idle (refs 0), for STORE_IDLE_SECONDS, at most
+ * STORE_IDLE_MAX of them: closing the last SQLite connection of a WAL
+ * database checkpoints it (the whole WAL written into the database and
+ * fsync'd), and opening runs the schema check, so a daemon that opened
+ * and closed a user's store per LMTP delivery or per IMAP session paid
+ * both every time, on the calling thread -- the loop thread for IMAP
+ * LOGOUT and LMTP. Idle handles release their SQLite cache memory. */
+#define STORE_IDLE_SECONDS 30
+#define STORE_IDLE_MAX 64
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct store *registry;
 
+static void close_idle_of(const char *user);
+
 void store_global_init(uv_loop_t *loop, const char *data_dir)
 {
+	close_idle_of(NULL); /* a new data_dir (tests) */
 	store_loop = loop;
 	loop_thread = pthread_self();
 	free(store_data_dir);
@@ -227,6 +241,10 @@ static int store_create_files(struct store *s, bool create,
 		free(path);
 		return -1;
 	}
+	if (stat(path, &st) == 0) {
+		s->db_dev = st.st_dev;
+		s->db_ino = st.st_ino;
+	}
 	sqlite3_extended_result_codes(s->wr, 1);
 	sqlite3_busy_timeout(s->wr, 30000);
 	if (exec_pragmas(s->wr,
@@ -271,10 +289,91 @@ static int store_create_files(struct store *s, bool create,
 	return 0;
 }
 
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* Closes a store that has no references (and is out of the registry),
+ * on the loop thread when it has loop handles. */
+static void store_close_now(struct store *s)
+{
+	/* The loop handles may only be closed on the loop thread: a last
+	 * reference dropped by a worker hands the closing over to it. */
+	if (store_loop && !pthread_equal(pthread_self(), loop_thread) &&
+	    store_feed_close_async(s))
+		return;
+	if (!store_feed_close(s))
+		store_free(s);
+}
+
+/* With registry_mu held: unlinks the idle stores to close (expired, all
+ * with force, then the longest idle beyond STORE_IDLE_MAX) onto *out. */
+static void idle_collect(struct store **out, bool force)
+{
+	int64_t now = mono_s();
+	size_t idle = 0;
+
+	for (struct store **pp = &registry; *pp;) {
+		struct store *s = *pp;
+		if (s->refs == 0 &&
+		    (force || now - s->idle_since >= STORE_IDLE_SECONDS)) {
+			*pp = s->next;
+			s->next = *out;
+			*out = s;
+			continue;
+		}
+		if (s->refs == 0)
+			idle++;
+		pp = &s->next;
+	}
+	while (idle > STORE_IDLE_MAX) {
+		struct store **oldest = NULL;
+		for (struct store **pp = &registry; *pp; pp = &(*pp)->next)
+			if ((*pp)->refs == 0 &&
+			    (!oldest || (*pp)->idle_since < (*oldest)->idle_since))
+				oldest = pp;
+		struct store *s = *oldest;
+		*oldest = s->next;
+		s->next = *out;
+		*out = s;
+		idle--;
+	}
+}
+
+static void idle_close(struct store *list)
+{
+	while (list) {
+		struct store *s = list;
+		list = s->next;
+		s->next = NULL;
+		store_close_now(s);
+	}
+}
+
+/* True if the store's database file is still the one it opened, under
+ * the current data_dir. */
+static bool same_file(const struct store *s)
+{
+	char *path = xasprintf("%s/store.db", s->dir);
+	char *want = xasprintf("%s/mail/%s", store_data_dir, s->user);
+	struct stat st;
+	bool same = strcmp(want, s->dir) == 0 && stat(path, &st) == 0 &&
+		    st.st_dev == s->db_dev && st.st_ino == s->db_ino;
+
+	free(want);
+
+	free(path);
+	return same;
+}
+
 int store_open(const char *user, bool create, struct store **s_r,
 	       struct store_err *err)
 {
-	struct store *s;
+	struct store *s, *evict = NULL;
 
 	*s_r = NULL;
 	if (!store_user_name_valid(user)) {
@@ -286,12 +385,36 @@ int store_open(const char *user, bool create, struct store **s_r,
 		return -1;
 	}
 	pthread_mutex_lock(&registry_mu);
-	for (s = registry; s; s = s->next) {
-		if (strcmp(s->user, user) == 0) {
-			s->refs++;
-			pthread_mutex_unlock(&registry_mu);
-			*s_r = s;
-			return 0;
+	idle_collect(&evict, false);
+	for (struct store **pp = &registry; (s = *pp) != NULL; pp = &s->next) {
+		if (strcmp(s->user, user) != 0)
+			continue;
+		if (s->refs == 0 && !same_file(s)) {
+			/* removed or replaced since it went idle */
+			*pp = s->next;
+			s->next = evict;
+			evict = s;
+			break;
+		}
+		s->refs++;
+		pthread_mutex_unlock(&registry_mu);
+		idle_close(evict);
+		*s_r = s;
+		return 0;
+	}
+	if (evict) {
+		/* close outside the registry lock; the checkpoint of a
+		 * closing store takes a while */
+		pthread_mutex_unlock(&registry_mu);
+		idle_close(evict);
+		pthread_mutex_lock(&registry_mu);
+		for (s = registry; s; s = s->next) {
+			if (strcmp(s->user, user) == 0) {
+				s->refs++;
+				pthread_mutex_unlock(&registry_mu);
+				*s_r = s;
+				return 0;
+			}
 		}
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -329,25 +452,60 @@ void store_unref(struct store **sp)
 	if (!s)
 		return;
 	*sp = NULL;
+	struct store *evict = NULL;
+
 	pthread_mutex_lock(&registry_mu);
 	if (--s->refs > 0) {
 		pthread_mutex_unlock(&registry_mu);
 		return;
 	}
-	for (struct store **pp = &registry; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			break;
+	if (s->kick) {
+		if (!pthread_equal(pthread_self(), loop_thread)) {
+			/* loop handles, off the loop: closed as before */
+			for (struct store **pp = &registry; *pp;
+			     pp = &(*pp)->next) {
+				if (*pp == s) {
+					*pp = s->next;
+					break;
+				}
+			}
+			pthread_mutex_unlock(&registry_mu);
+			store_close_now(s);
+			return;
 		}
+		store_feed_stop(s);
+	}
+	/* kept open, idle (see STORE_IDLE_SECONDS); no one uses its
+	 * connections now, and no one can take it while we hold the lock */
+	s->idle_since = mono_s();
+	sqlite3_db_release_memory(s->rd);
+	pthread_mutex_lock(&s->wmu);
+	sqlite3_db_release_memory(s->wr);
+	pthread_mutex_unlock(&s->wmu);
+	buf_shrink(&s->rd_tmp, 4096);
+	idle_collect(&evict, false);
+	pthread_mutex_unlock(&registry_mu);
+	idle_close(evict);
+}
+
+/* Closes the idle stores of user (every user when NULL). */
+static void close_idle_of(const char *user)
+{
+	struct store *evict = NULL;
+
+	pthread_mutex_lock(&registry_mu);
+	for (struct store **pp = &registry; *pp;) {
+		struct store *s = *pp;
+		if (s->refs == 0 && (!user || strcmp(s->user, user) == 0)) {
+			*pp = s->next;
+			s->next = evict;
+			evict = s;
+			continue;
+		}
+		pp = &s->next;
 	}
 	pthread_mutex_unlock(&registry_mu);
-	/* The loop handles may only be closed on the loop thread: a last
-	 * reference dropped by a worker hands the closing over to it. */
-	if (store_loop && !pthread_equal(pthread_self(), loop_thread) &&
-	    store_feed_close_async(s))
-		return;
-	if (!store_feed_close(s))
-		store_free(s);
+	idle_close(evict);
 }
 
 const char *store_user(const struct store *s)
@@ -375,6 +533,7 @@ int store_remove_user(const char *user, struct store_err *err)
 		store_err_set(err, STORE_ERR_INVALID, "bad user name");
 		return -1;
 	}
+	close_idle_of(user);
 	dir = xasprintf("%s/mail/%s", store_data_dir, user);
 	d = opendir(dir);
 	if (!d) {

@@ -213,6 +213,16 @@ void store_expunged_iter_end(struct store_expunged_iter **it);
 /* The lowest modseq for which the expunge history is complete. */
 uint64_t store_expunged_horizon(struct store *s, int64_t mailbox_id);
 
+/* Groups the reads that follow on the loop thread into one read
+ * transaction: one snapshot and one round of file locks instead of one
+ * per read (a FETCH 1:* of 100 000 messages otherwise spends a fifth of
+ * its time in fcntl). store_read_end must come before the loop thread
+ * goes back to the loop: an open read transaction holds back WAL
+ * checkpoints. Not nested; a failed begin just leaves each read on its
+ * own. */
+void store_read_begin(struct store *s);
+void store_read_end(struct store *s);
+
 /* ---- message bytes (reads) ----------------------------------------- */
 
 /* Message bytes are kept in the database in fixed 64 KiB chunks
@@ -375,6 +385,12 @@ int store_expire(struct store *s, int64_t mailbox_id, int64_t cutoff,
 
 int store_blob_set(struct store *s, int64_t body_id, const char *name,
 		   const void *data, size_t len, struct store_err *err);
+/* The same for n bodies in one transaction (one fsync): blobs[i] goes to
+ * body_ids[i]; bodies that no longer exist are skipped. Returns 0, or -1
+ * (nothing stored). */
+int store_blob_set_many(struct store *s, const int64_t *body_ids,
+			const struct store_blob *blobs, size_t n,
+			struct store_err *err);
 int store_meta_set(struct store *s, const char *key, const char *value,
 		   struct store_err *err);
 

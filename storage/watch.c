@@ -220,3 +220,28 @@ bool store_feed_close(struct store *s)
 	s->fspoll = NULL;
 	return true;
 }
+
+static void stop_close_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+void store_feed_stop(struct store *s)
+{
+	uv_async_t *a;
+
+	if (!s->kick)
+		return;
+	pthread_mutex_lock(&s->wmu);
+	a = s->async;
+	s->async = NULL;
+	pthread_mutex_unlock(&s->wmu);
+	uv_close((uv_handle_t *)s->kick, stop_close_cb);
+	uv_close((uv_handle_t *)s->fsev, stop_close_cb);
+	uv_close((uv_handle_t *)a, stop_close_cb);
+	if (s->fspoll)
+		uv_close((uv_handle_t *)s->fspoll, stop_close_cb);
+	s->kick = NULL;
+	s->fsev = NULL;
+	s->fspoll = NULL;
+}

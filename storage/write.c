@@ -1446,6 +1446,42 @@ fail:
 	return -1;
 }
 
+int store_blob_set_many(struct store *s, const int64_t *body_ids,
+			const struct store_blob *blobs, size_t n,
+			struct store_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (store_wtx_begin(s, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		st = W("SELECT 1 FROM body WHERE id = ?");
+		if (!st) {
+			run(s, st, err, "blob");
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, body_ids[i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			continue; /* expunged meanwhile */
+		if (rc != SQLITE_ROW) {
+			store_err_sqlite(err, s->wr, rc, "blob");
+			goto fail;
+		}
+		if (blob_put(s, body_ids[i], blobs[i].name, blobs[i].data,
+			     blobs[i].len, err) < 0)
+			goto fail;
+	}
+	return store_wtx_commit(s, err);
+fail:
+	store_wtx_rollback(s);
+	return -1;
+}
+
 int store_meta_set(struct store *s, const char *key, const char *value,
 		   struct store_err *err)
 {
