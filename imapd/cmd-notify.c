@@ -281,14 +281,21 @@ static bool is_selected(const struct imap_session *s, int64_t id)
 
 /* ---- writing events --------------------------------------------------- */
 
-/* RFC 5465 5.1-5.3: a non-selected mailbox's STATUS. UIDVALIDITY lets
- * the client tell a recreated mailbox; HIGHESTMODSEQ with CONDSTORE. */
-static void send_status(struct imap_session *s, const struct store_mailbox *mb)
+/* RFC 5465 5.1-5.3: a non-selected mailbox's STATUS: MESSAGES UIDNEXT
+ * UNSEEN, as Dovecot sends them; UIDVALIDITY too in the first one
+ * (NOTIFY SET STATUS, RFC 5465 3.1) so the client can tell a recreated
+ * mailbox; HIGHESTMODSEQ with CONDSTORE or when FlagChange is wanted (a
+ * flag change need not move the counters). */
+static void send_status(struct imap_session *s, const struct store_mailbox *mb,
+			unsigned events, bool first)
 {
 	unsigned atts = IMAP_STATUS_MESSAGES | IMAP_STATUS_UIDNEXT |
-			IMAP_STATUS_UIDVALIDITY | IMAP_STATUS_UNSEEN;
+			IMAP_STATUS_UNSEEN;
 
-	if (s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC))
+	if (first)
+		atts |= IMAP_STATUS_UIDVALIDITY;
+	if ((s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) ||
+	    (events & EV_FLAG_CHANGE))
 		atts |= IMAP_STATUS_HIGHESTMODSEQ;
 	imap_status_reply(s, mb, atts);
 }
@@ -466,7 +473,7 @@ static void flush_messages(struct imap_notify *n)
 		if ((!fresh && (ev & EV_FLAG_CHANGE)) ||
 		    (added && (ev & EV_MESSAGE_NEW)) ||
 		    (removed && (ev & EV_MESSAGE_EXPUNGE)))
-			send_status(s, mb);
+			send_status(s, mb, ev, false);
 		m->uidnext = mb->uidnext;
 		m->messages = mb->messages;
 	}
@@ -910,10 +917,11 @@ static int notify_start(struct imap_notify *n, bool status,
 		n->nsubs = load_subs(s->store, &n->subs);
 		n->subs_loaded = true;
 	}
-	for (size_t i = 0; status && i < cnt; i++)
-		if (!is_selected(s, v[i].id) &&
-		    (events_for(n, v[i].name) & EV_MESSAGE))
-			send_status(s, &v[i]);
+	for (size_t i = 0; status && i < cnt; i++) {
+		unsigned ev = events_for(n, v[i].name);
+		if (!is_selected(s, v[i].id) && (ev & EV_MESSAGE))
+			send_status(s, &v[i], ev, true);
+	}
 	free(v);
 	/* what is selected now is known to the client */
 	if (s->state == IMAP_STATE_SELECTED) {
