@@ -41,6 +41,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -64,6 +67,8 @@
 #define Z_CHUNK 16384     /* deflate/inflate step; plaintext queued before
 			   * a deflate pass */
 #define Z_ROUNDS 16       /* inflate steps per dispatch before yielding */
+#define TRIM_IDLE_MS 1000 /* no connection for this long: give freed heap
+			   * back to the system */
 
 enum conn_state {
 	ST_OPEN,    /* session attached, reading/writing */
@@ -177,6 +182,8 @@ static struct {
 				  * pass, [Q_PASS] the pass running now */
 	uv_idle_t idle;
 	uv_loop_t *idle_loop;
+	uv_timer_t trim;         /* TRIM_IDLE_MS after the last close */
+	bool trim_init;
 	struct listener *listeners, **ltail;
 	bool stopping;           /* conn_close_all was called */
 	struct tls_creds *creds; /* current; NULL = TLS off */
@@ -364,6 +371,33 @@ static void undefer(struct conn *c)
 		q_unlink(c);
 }
 
+/* ---- giving memory back ------------------------------------------------ */
+
+/* glibc keeps freed heap (and raises its mmap threshold after a large
+ * buffer is freed, so later large buffers come from the heap too): after
+ * a burst of sessions, big messages or deliveries, a daemon that has gone
+ * idle would keep ~10 MB it no longer uses (measured on pop3d and lmtpd
+ * after the bench). When the last connection has been gone for
+ * TRIM_IDLE_MS, malloc_trim() returns it; a busy daemon never pays. */
+static void trim_cb(uv_timer_t *t)
+{
+	(void)t;
+#ifdef __GLIBC__
+	if (g.open == 0)
+		malloc_trim(0);
+#endif
+}
+
+static void trim_later(uv_loop_t *loop)
+{
+	if (!g.trim_init) {
+		uv_timer_init(loop, &g.trim);
+		uv_unref((uv_handle_t *)&g.trim);
+		g.trim_init = true;
+	}
+	uv_timer_start(&g.trim, trim_cb, TRIM_IDLE_MS, 0);
+}
+
 /* ---- events to the session -------------------------------------------- */
 
 /* The connection stops counting (per IP, in total) when the session is
@@ -374,7 +408,8 @@ static void uncount(struct conn *c)
 		return;
 	ip_add(c->info.rip, -1);
 	c->counted = false;
-	g.open--;
+	if (--g.open == 0 && !g.stopping)
+		trim_later(c->h.handle.loop);
 }
 
 static void emit(struct conn *c, enum conn_event ev)
