@@ -275,3 +275,62 @@ def test_notify_needs_login(tandem):
     r = a.cmd(b"NOTIFY NONE")
     assert r[-1].split(b" ")[1] == b"BAD", r
     a.close()
+
+
+def test_notify_overflow(tandem):
+    """A client that stops reading: once its output is full the server
+    queues nothing more; after many missed change rounds it sends
+    "* OK [NOTIFICATIONOVERFLOW]" and NOTIFY is off (RFC 5465 3.1)."""
+    import socket
+    a = socket.socket()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    a.settimeout(30)
+    a.connect(("127.0.0.1", tandem.imap_port))
+    f = a.makefile("rb")
+    f.readline()
+    a.sendall(b"A1 LOGIN alice secret\r\n")
+    while not f.readline().startswith(b"A1 "):
+        pass
+    a.sendall(b"A2 NOTIFY SET (personal (MessageNew MessageExpunge "
+              b"FlagChange MailboxName))\r\n")
+    assert f.readline().startswith(b"A2 OK"), "NOTIFY refused"
+    # from here a reads nothing until the end
+    b = Raw(tandem)
+    long = "x" * 480
+    for i in range(100):
+        assert tagged(b.cmd(f"CREATE P/{long}{i}")) == b"OK"
+    # each rename of P makes 100 long LIST (OLDNAME) lines: the output
+    # fills up (the kernel buffers are small: SO_RCVBUF above)
+    for k in range(60):
+        assert tagged(b.cmd(f"RENAME {'P' if k % 2 == 0 else 'Q'} "
+                            f"{'Q' if k % 2 == 0 else 'P'}")) == b"OK"
+    tandem.deliver("alice", msg(0), mailbox="Trash")
+    assert tagged(b.cmd("SELECT Trash")) == b"OK"
+    for n in range(3000):
+        assert tagged(b.cmd("STORE 1 %sFLAGS.SILENT (\\Flagged)"
+                            % ("+" if n % 2 == 0 else "-"))) == b"OK"
+        if n % 20 == 0 and "client too far behind" in tandem.log("imapd"):
+            break
+    assert "client too far behind" in tandem.log("imapd")
+    # now read: the overflow notice comes after what was queued, and
+    # nothing follows it
+    a.sendall(b"A3 NOOP\r\n")
+    seen = []
+    while True:
+        line = f.readline()
+        assert line, seen[-3:]
+        if line.startswith(b"A3 "):
+            break
+        seen.append(line)
+    over = [i for i, l in enumerate(seen) if b"[NOTIFICATIONOVERFLOW]" in l]
+    assert len(over) == 1 and seen[over[0]].startswith(b"* OK "), seen[-3:]
+    assert all(l.startswith(b"* LIST ") or l.startswith(b"* STATUS ")
+               for l in seen[:over[0]]), seen[:3]
+    assert seen[over[0] + 1:] == [], seen[over[0] + 1:]
+    # NOTIFY is off: a change gives nothing any more
+    assert tagged(b.cmd("STORE 1 +FLAGS.SILENT (\\Seen)")) == b"OK"
+    tandem.deliver("alice", msg(1), mailbox="Trash")
+    a.sendall(b"A4 NOOP\r\n")
+    assert f.readline().startswith(b"A4 OK")
+    a.close()
+    b.close()
