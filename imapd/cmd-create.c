@@ -19,9 +19,6 @@ static void create_work(struct imap_cmd *cmd)
 
 	c->rc = store_mailbox_create(cmd->s->store, c->name, c->special_use,
 				     &c->err);
-	if (c->rc == 0 &&
-	    store_mailbox_get(cmd->s->store, c->name, &c->mb, &c->err) < 0)
-		c->mb.mailboxid[0] = '\0';
 }
 
 static enum imap_cmd_result create_done(struct imap_cmd *cmd)
@@ -30,6 +27,9 @@ static enum imap_cmd_result create_done(struct imap_cmd *cmd)
 
 	if (c->rc < 0)
 		return imap_reply_store_err(cmd, &c->err, "CREATE");
+	/* the store's reader belongs to the loop thread: read it here */
+	if (store_mailbox_get(cmd->s->store, c->name, &c->mb, &c->err) < 0)
+		c->mb.mailboxid[0] = '\0';
 	/* RFC 8474 4.1: the tagged OK carries the new MAILBOXID. */
 	if (c->mb.mailboxid[0]) {
 		size_t n = sizeof(c->mb.mailboxid) + 16;

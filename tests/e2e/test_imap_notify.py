@@ -305,7 +305,8 @@ def test_notify_overflow(tandem):
         assert tagged(b.cmd(f"RENAME {'P' if k % 2 == 0 else 'Q'} "
                             f"{'Q' if k % 2 == 0 else 'P'}")) == b"OK"
     tandem.deliver("alice", msg(0), mailbox="Trash")
-    assert tagged(b.cmd("SELECT Trash")) == b"OK"
+    r = b.cmd("SELECT Trash")
+    assert tagged(r) == b"OK", r
     for n in range(3000):
         assert tagged(b.cmd("STORE 1 %sFLAGS.SILENT (\\Flagged)"
                             % ("+" if n % 2 == 0 else "-"))) == b"OK"
