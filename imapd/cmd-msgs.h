@@ -19,6 +19,9 @@
  * gets the resolved set of MSNs of the view it names. uids_r, if not
  * NULL, gets the resolved UID set as the client wrote it (UID form:
  * including UIDs not in the view; MSN form: the view's UIDs).
+ * "$" alone (RFC 5182) is the session's saved SEARCH result (the UIDs
+ * of s->searchres still in the view; empty before any SAVE); "$" within
+ * a set is malformed.
  * Returns 0, or -1 with *err_r for a tagged BAD: a malformed set, or an
  * MSN above EXISTS (including "*" in an empty mailbox, RFC 9051 9). */
 int imap_msgset_arg(struct imap_cmd *cmd, const struct imap_arg *a,
