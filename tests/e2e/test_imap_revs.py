@@ -8,8 +8,6 @@ in rev1. Commands that come before ENABLE can (STARTTLS, LOGIN,
 AUTHENTICATE) are revision-free and live in test_imap_basic.py."""
 import imaplib
 import re
-import socket
-import time
 
 import pytest
 
