@@ -936,8 +936,8 @@ static int notify_start(struct imap_notify *n, bool status,
  *   notify = "NOTIFY" SP (notify-set / notify-none)
  *   notify-none = "NONE"
  * A new SET replaces the previous one. Unsupported events (no METADATA,
- * no ANNOTATE here) are refused with NO [BADEVENT (...)] naming them,
- * and the previous setting stays. */
+ * no ANNOTATE here) are refused with NO [BADEVENT (...)] naming the
+ * events we do support, and the previous setting stays. */
 enum imap_cmd_result imap_cmd_notify(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -966,10 +966,12 @@ enum imap_cmd_result imap_cmd_notify(struct imap_cmd *cmd)
 		return imap_reply_bad(cmd, "%s", why);
 	}
 	if (all & EV_UNSUPPORTED) {
+		/* RFC 5465 3.1: the BADEVENT code "MUST list names of all
+		 * events supported by the server". */
 		char code[200] = "BADEVENT (";
 		bool first = true;
 		for (size_t k = 0; k < ARRAY_SIZE(event_names); k++) {
-			if (!(all & EV_UNSUPPORTED & (1u << k)))
+			if (EV_UNSUPPORTED & (1u << k))
 				continue;
 			if (!first)
 				strcat(code, " ");

@@ -243,13 +243,18 @@ def test_notify_in_idle_and_selected_delayed(tandem):
     a.close()
 
 
+# RFC 5465 3.1: BADEVENT lists every event the server supports.
+BADEVENT = (b"NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName"
+            b" SubscriptionChange)]")
+
+
 @pytest.mark.parametrize("args,code", [
     (b"SET (personal (MessageNew MessageExpunge AnnotationChange))",
-     b"NO [BADEVENT (AnnotationChange)]"),
+     BADEVENT),
     (b"SET (personal (MailboxMetadataChange))",
-     b"NO [BADEVENT (MailboxMetadataChange)]"),
+     BADEVENT),
     (b"SET (selected (MessageNew MessageExpunge)) (personal (ServerMetadataChange MailboxName))",
-     b"NO [BADEVENT (ServerMetadataChange)]"),
+     BADEVENT),
     (b"SET (selected (MessageNew))", b"BAD"),
     (b"SET (personal (FlagChange))", b"BAD"),
     (b"SET (personal (MessageNew (UID) MessageExpunge))", b"BAD"),
