@@ -39,7 +39,7 @@
 
 /* Loop time one run of a FETCH may take before it yields, checked every
  * FETCH_SLICE_CHECK messages. */
-#define FETCH_SLICE_MS 20
+#define FETCH_SLICE_MS 10
 #define FETCH_SLICE_CHECK 32
 
 /* ---- shared helpers (cmd-msgs.h) ---------------------------------------- */

@@ -24,9 +24,6 @@ int imap_view_open(struct imap_view *v, struct store *st,
 		   const struct store_mailbox *mb, bool read_only,
 		   uint32_t recent_from, struct store_err *err)
 {
-	struct store_msg_iter *it;
-	struct store_msg m;
-
 	memset(v, 0, sizeof(*v));
 	v->mailbox_id = mb->id;
 	snprintf(v->name, sizeof(v->name), "%s", mb->name);
@@ -36,13 +33,11 @@ int imap_view_open(struct imap_view *v, struct store *st,
 	v->uidnext = mb->uidnext;
 	v->recent_lo = recent_from ? recent_from : mb->uidnext;
 	v->recent_hi = mb->uidnext;
-	it = store_msg_iter_begin(st, mb->id, 1, UINT32_MAX, 0);
-	while (store_msg_iter_next(it, &m))
-		push_uid(v, m.uid);
-	if (store_msg_iter_end(&it, err) < 0) {
+	if (store_uids_get(st, mb->id, &v->uids, &v->count, err) < 0) {
 		imap_view_close(v);
 		return -1;
 	}
+	v->cap = v->count;
 	v->recent_reported = imap_view_recent(v);
 	return 0;
 }

@@ -69,6 +69,39 @@ static void msg_fix(struct msg_row *r, const struct buf *strs,
 		r->uidl_off == SIZE_MAX ? NULL : strs->data + r->uidl_off;
 }
 
+int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
+		   uint32_t *n_r, struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT uid FROM message WHERE mailbox_id = ?"
+			     " ORDER BY uid");
+	uint32_t *v = NULL, n = 0, cap = 0;
+	int rc;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "uids");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xrealloc(v, (size_t)cap * sizeof(*v));
+		}
+		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		store_err_sqlite(err, s->rd, rc, "uids");
+		free(v);
+		return -1;
+	}
+	*uids_r = v;
+	*n_r = n;
+	return 0;
+}
+
 void store_read_begin(struct store *s)
 {
 	sqlite3_stmt *st = R("BEGIN");

@@ -447,34 +447,29 @@ struct store *store_ref(struct store *s)
 
 void store_unref(struct store **sp)
 {
-	struct store *s = *sp;
+	struct store *s = *sp, *evict = NULL;
 
 	if (!s)
 		return;
 	*sp = NULL;
-	struct store *evict = NULL;
-
 	pthread_mutex_lock(&registry_mu);
 	if (--s->refs > 0) {
 		pthread_mutex_unlock(&registry_mu);
 		return;
 	}
-	if (s->kick) {
-		if (!pthread_equal(pthread_self(), loop_thread)) {
-			/* loop handles, off the loop: closed as before */
-			for (struct store **pp = &registry; *pp;
-			     pp = &(*pp)->next) {
-				if (*pp == s) {
-					*pp = s->next;
-					break;
-				}
+	if (s->kick && !pthread_equal(pthread_self(), loop_thread)) {
+		/* loop handles, off the loop: closed as before */
+		for (struct store **pp = &registry; *pp; pp = &(*pp)->next) {
+			if (*pp == s) {
+				*pp = s->next;
+				break;
 			}
-			pthread_mutex_unlock(&registry_mu);
-			store_close_now(s);
-			return;
 		}
-		store_feed_stop(s);
+		pthread_mutex_unlock(&registry_mu);
+		store_close_now(s);
+		return;
 	}
+	store_feed_stop(s); /* on the loop thread, or no loop handles */
 	/* kept open, idle (see STORE_IDLE_SECONDS); no one uses its
 	 * connections now, and no one can take it while we hold the lock */
 	s->idle_since = mono_s();

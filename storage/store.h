@@ -194,6 +194,11 @@ struct store_msg_iter *store_msg_iter_begin(struct store *s,
 bool store_msg_iter_next(struct store_msg_iter *it, struct store_msg *m_r);
 int store_msg_iter_end(struct store_msg_iter **it, struct store_err *err);
 
+/* The UIDs of a mailbox, ascending, in one scan (a session's MSN map):
+ * *uids_r (caller frees; NULL when empty) and *n_r. Returns 0, or -1. */
+int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
+		   uint32_t *n_r, struct store_err *err);
+
 /* One message by UID. Returns 0, or -1 (NOTFOUND when expunged). The
  * keywords/legacy_uidl pointers stay valid until the next store call. */
 int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,

@@ -230,6 +230,11 @@ void store_feed_stop(struct store *s)
 {
 	uv_async_t *a;
 
+	while (s->watches) {
+		struct store_watch *w = s->watches;
+		s->watches = w->next;
+		free(w);
+	}
 	if (!s->kick)
 		return;
 	pthread_mutex_lock(&s->wmu);
