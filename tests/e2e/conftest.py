@@ -40,10 +40,27 @@ def pytest_configure(config):
         "markers", "tandem_config(dict): extra config sections for the tandem fixture")
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range
+    (net.ipv4.ip_local_port_range, 32768-60999 by default), so that no
+    client connection made meanwhile can take it before the daemon binds;
+    never the same port twice in one run."""
+    import random
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def _make_ca(d: Path):

@@ -16,9 +16,10 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 
 def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # the same allocator as the tandem fixture: below the ephemeral range,
+    # never handed out twice
+    from conftest import free_port
+    return free_port()
 
 
 def available():
