@@ -52,6 +52,7 @@ static const struct key keys[] = {
 	{"imap", "listen_tls", K_STR, O(imap_listen_tls), 0, 0, "implicit TLS listeners"},
 	{"imap", "idle_timeout", K_UINT, O(imap_idle_timeout), 1800, 86400, "seconds (RFC 9051: at least 30 minutes)"},
 	{"imap", "separator", K_SEP, O(imap_separator), 0, 0, "hierarchy separator: / or ."},
+	{"imap", "login_alert", K_STR, O(imap_login_alert), 0, 0, "text every client must show the user after login, as [ALERT] (empty: none)"},
 	{"pop3", "listen", K_STR, O(pop3_listen), 0, 0, "plain/STLS listeners"},
 	{"pop3", "listen_tls", K_STR, O(pop3_listen_tls), 0, 0, "implicit TLS listeners"},
 	{"pop3", "idle_timeout", K_UINT, O(pop3_idle_timeout), 600, 86400, "seconds (RFC 1939: at least 10 minutes)"},
@@ -103,6 +104,7 @@ void config_init(struct config *cfg)
 	cfg->imap_listen_tls = xstrdup("0.0.0.0:993 [::]:993");
 	cfg->imap_idle_timeout = 1800;
 	cfg->imap_separator = '/';
+	cfg->imap_login_alert = xstrdup("");
 	cfg->pop3_listen = xstrdup("0.0.0.0:110 [::]:110");
 	cfg->pop3_listen_tls = xstrdup("0.0.0.0:995 [::]:995");
 	cfg->pop3_idle_timeout = 600;

@@ -43,6 +43,7 @@ struct config {
 	char *imap_listen, *imap_listen_tls; /* space-separated host:port */
 	unsigned imap_idle_timeout;          /* seconds, >= 1800 */
 	char imap_separator;                 /* '/' or '.' */
+	char *imap_login_alert;              /* "* OK [ALERT]" after login, or NULL */
 
 	/* [pop3] */
 	char *pop3_listen, *pop3_listen_tls;

@@ -31,6 +31,11 @@ enum imap_cmd_result imap_login_success(struct imap_cmd *cmd,
 	auth_penalty_success(s->log.rip);
 	log_info(&s->log, "login method=%s", method);
 	imap_enter_state(s, IMAP_STATE_AUTHENTICATED);
+	/* RFC 9051 7.1 ALERT: "the client MUST present [the text] to the
+	 * user" -- the administrator's notice (maintenance, migration). */
+	if (s->srv->cfg->imap_login_alert && *s->srv->cfg->imap_login_alert)
+		imap_reply_untagged(s, "OK [ALERT] %s",
+				    s->srv->cfg->imap_login_alert);
 	/* RFC 9051 6.2.3: a CAPABILITY response code in the OK saves the
 	 * client a round trip (the list changes after login). */
 	buf_append_str(&code, "CAPABILITY ");

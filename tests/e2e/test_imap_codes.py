@@ -42,11 +42,30 @@ def store_db(t, user="alice"):
     return t.data_dir / "mail" / user / "store.db"
 
 
-def test_alert():
-    """ALERT (RFC 9051 7.1) is for text the user must see. Tandem has no
-    setting for an administrator's message and no condition it would
-    alert about (quota and corruption have their own codes)."""
-    pytest.skip("Tandem has no configurable alert text; ALERT is never sent")
+@pytest.mark.tandem_config({"imap": {"login_alert": "Maintenance on Sunday 02:00 UTC"}})
+def test_alert(tandem):
+    """ALERT (RFC 9051 7.1): the administrator's notice ([imap]
+    login_alert) comes after a successful LOGIN or AUTHENTICATE, never
+    before or on a failure."""
+    alert = b"* OK [ALERT] Maintenance on Sunday 02:00 UTC\r\n"
+    r = Raw(tandem, user=None)
+    out = r.cmd("LOGIN alice wrong")
+    assert tagged(out) == b"NO" and not any(b"[ALERT]" in l for l in out)
+    out = r.cmd("LOGIN alice secret")
+    assert tagged(out) == b"OK" and alert in out, out
+    r.s.close()
+    r = Raw(tandem, user=None)
+    ir = base64.b64encode(b"\0bob\0hunter2").decode()
+    out = r.cmd("AUTHENTICATE PLAIN " + ir)
+    assert tagged(out) == b"OK" and alert in out, out
+    r.s.close()
+
+
+def test_no_alert_by_default(tandem):
+    r = Raw(tandem, user=None)
+    out = r.cmd("LOGIN alice secret")
+    assert tagged(out) == b"OK" and not any(b"[ALERT]" in l for l in out)
+    r.s.close()
 
 
 @REV
