@@ -10,19 +10,12 @@
 
 #define R(sql) store_stmt(s->rd, &s->rd_cache, (sql))
 
-#define MB_COLS                                                            \
-	"SELECT m.id, m.name, m.mailboxid, m.uidvalidity, m.uidnext,"      \
-	" m.highestmodseq, m.messages, m.unseen, m.deleted,"               \
-	" m.first_recent_uid, m.size, m.special_use,"                      \
-	" EXISTS(SELECT 1 FROM subscription s WHERE s.name = m.name),"     \
-	" (SELECT count(*) FROM message x WHERE x.mailbox_id = m.id"       \
-	"  AND x.uid >= m.first_recent_uid) FROM mailbox m"
 
 static const char sql_by_name[] = MB_COLS " WHERE m.name = ?";
 static const char sql_by_id[] = MB_COLS " WHERE m.id = ?";
 static const char sql_all[] = MB_COLS " ORDER BY m.name";
 
-static void mb_row(sqlite3_stmt *st, struct store_mailbox *mb)
+void store_mailbox_row(sqlite3_stmt *st, struct store_mailbox *mb)
 {
 	const char *t;
 
@@ -56,7 +49,7 @@ static int mb_get(struct store *s, sqlite3_stmt *st,
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		mb_row(st, mb_r);
+		store_mailbox_row(st, mb_r);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;
@@ -116,7 +109,7 @@ struct store_mailbox_iter *store_mailbox_iter_begin(struct store *s)
 			it->cap = it->cap ? it->cap * 2 : 16;
 			it->mb = xrealloc(it->mb, it->cap * sizeof(*it->mb));
 		}
-		mb_row(st, &it->mb[it->n++]);
+		store_mailbox_row(st, &it->mb[it->n++]);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)

@@ -75,6 +75,17 @@ extern char *store_data_dir;
 
 /* store.c */
 sqlite3_stmt *store_stmt(sqlite3 *db, struct stmt_cache *c, const char *sql);
+
+/* The columns of a mailbox row (append " WHERE ..." or " ORDER BY ...")
+ * and the function that fills a struct store_mailbox from one. */
+#define MB_COLS                                                            \
+	"SELECT m.id, m.name, m.mailboxid, m.uidvalidity, m.uidnext,"      \
+	" m.highestmodseq, m.messages, m.unseen, m.deleted,"               \
+	" m.first_recent_uid, m.size, m.special_use,"                      \
+	" EXISTS(SELECT 1 FROM subscription s WHERE s.name = m.name),"     \
+	" (SELECT count(*) FROM message x WHERE x.mailbox_id = m.id"       \
+	"  AND x.uid >= m.first_recent_uid) FROM mailbox m"
+void store_mailbox_row(sqlite3_stmt *st, struct store_mailbox *mb);
 void store_stmt_cache_free(struct stmt_cache *c);
 void store_err_set(struct store_err *err, enum store_error code,
 		   const char *fmt, ...) __attribute__((format(printf, 3, 4)));

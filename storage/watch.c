@@ -194,7 +194,9 @@ static void close_cb(uv_handle_t *h)
 		store_free(s);
 }
 
-bool store_feed_close(struct store *s)
+/* Frees the watches and closes the feed's handles with cb; false when
+ * the feed was never started. */
+static bool feed_detach(struct store *s, uv_close_cb cb)
 {
 	uv_async_t *a;
 
@@ -209,16 +211,22 @@ bool store_feed_close(struct store *s)
 	a = s->async;
 	s->async = NULL;
 	pthread_mutex_unlock(&s->wmu);
-	s->pending_closes = s->fspoll ? 4 : 3;
-	uv_close((uv_handle_t *)s->kick, close_cb);
-	uv_close((uv_handle_t *)s->fsev, close_cb);
-	uv_close((uv_handle_t *)a, close_cb);
+	uv_close((uv_handle_t *)s->kick, cb);
+	uv_close((uv_handle_t *)s->fsev, cb);
+	uv_close((uv_handle_t *)a, cb);
 	if (s->fspoll)
-		uv_close((uv_handle_t *)s->fspoll, close_cb);
+		uv_close((uv_handle_t *)s->fspoll, cb);
 	s->kick = NULL;
 	s->fsev = NULL;
 	s->fspoll = NULL;
 	return true;
+}
+
+bool store_feed_close(struct store *s)
+{
+	/* set before the handles go: close_cb frees the store at zero */
+	s->pending_closes = s->fspoll ? 4 : 3;
+	return feed_detach(s, close_cb);
 }
 
 static void stop_close_cb(uv_handle_t *h)
@@ -228,25 +236,5 @@ static void stop_close_cb(uv_handle_t *h)
 
 void store_feed_stop(struct store *s)
 {
-	uv_async_t *a;
-
-	while (s->watches) {
-		struct store_watch *w = s->watches;
-		s->watches = w->next;
-		free(w);
-	}
-	if (!s->kick)
-		return;
-	pthread_mutex_lock(&s->wmu);
-	a = s->async;
-	s->async = NULL;
-	pthread_mutex_unlock(&s->wmu);
-	uv_close((uv_handle_t *)s->kick, stop_close_cb);
-	uv_close((uv_handle_t *)s->fsev, stop_close_cb);
-	uv_close((uv_handle_t *)a, stop_close_cb);
-	if (s->fspoll)
-		uv_close((uv_handle_t *)s->fspoll, stop_close_cb);
-	s->kick = NULL;
-	s->fsev = NULL;
-	s->fspoll = NULL;
+	feed_detach(s, stop_close_cb);
 }
