@@ -81,14 +81,6 @@ static void append_cleanup(struct imap_cmd *cmd)
 static int parse_flags(struct imap_cmd *cmd, const struct imap_arg *a,
 		       struct append_msg *m, const char **err_r)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} sys[] = {
-		{"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED},
-		{"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
-		{"\\Draft", STORE_F_DRAFT},
-	};
 	struct imap_arg *list;
 	size_t n;
 	struct buf kw = BUF_INIT;
@@ -99,29 +91,19 @@ static int parse_flags(struct imap_cmd *cmd, const struct imap_arg *a,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *s;
-		bool found = false;
+		unsigned bit;
 
 		if (!imap_arg_atom(&list[i], &s) || list[i].len == 0)
 			goto bad;
 		if (s[0] == '\\') {
-			for (size_t j = 0; j < sizeof(sys) / sizeof(sys[0]);
-			     j++) {
-				if (strcasecmp(s, sys[j].name) == 0) {
-					m->flags |= sys[j].bit;
-					found = true;
-				}
-			}
 			/* \Recent cannot be set (RFC 3501 2.3.2) */
-			if (!found)
+			if (!(bit = imap_sys_flag_bit(s)))
 				goto bad;
+			m->flags |= bit;
 			continue;
 		}
-		if (list[i].len > 200)
+		if (list[i].len > 200 || !imap_is_keyword(s, list[i].len))
 			goto bad;
-		for (size_t j = 0; j < list[i].len; j++)
-			if (!imap_is_atom_char((unsigned char)s[j]) ||
-			    (unsigned char)s[j] > 0x7e)
-				goto bad;
 		if (kw.len)
 			buf_append_c(&kw, ' ');
 		buf_append(&kw, s, list[i].len);

@@ -1160,13 +1160,7 @@ static void send_vanished(struct imap_cmd *cmd, struct fetch_ctx *c)
 				seqset_add(&gone, uid, uid);
 		store_expunged_iter_end(&it);
 	}
-	if (gone.n) {
-		seqset_resolve(&gone, UINT32_MAX, true);
-		struct buf *b = imap_reply_begin(s);
-		buf_append_str(b, "VANISHED (EARLIER) ");
-		seqset_write(&gone, b);
-		imap_reply_end(s);
-	}
+	imap_reply_vanished(s, &gone, true);
 	seqset_release(&gone);
 }
 

@@ -49,15 +49,8 @@ static int add_flag(struct imap_cmd *cmd, struct store_ctx *c,
 		    const struct imap_arg *a, struct buf *kw,
 		    const char **err_r)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} sys[] = {
-		{"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED},
-		{"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
-		{"\\Draft", STORE_F_DRAFT},
-	};
 	const char *s;
+	unsigned bit;
 
 	(void)cmd;
 	if (!imap_arg_atom(a, &s) || a->len == 0) {
@@ -65,23 +58,18 @@ static int add_flag(struct imap_cmd *cmd, struct store_ctx *c,
 		return -1;
 	}
 	if (s[0] == '\\') {
-		for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
-			if (strcasecmp(s, sys[i].name) == 0) {
-				c->flags |= sys[i].bit;
-				return 0;
-			}
-		}
 		/* \Recent cannot be stored (RFC 3501 2.3.2); other
 		 * flag-extensions are not defined */
-		*err_r = "Invalid system flag";
-		return -1;
-	}
-	for (size_t i = 0; i < a->len; i++) {
-		if (!imap_is_atom_char((unsigned char)s[i]) ||
-		    (unsigned char)s[i] > 0x7e) {
-			*err_r = "Invalid keyword";
+		if (!(bit = imap_sys_flag_bit(s))) {
+			*err_r = "Invalid system flag";
 			return -1;
 		}
+		c->flags |= bit;
+		return 0;
+	}
+	if (!imap_is_keyword(s, a->len)) {
+		*err_r = "Invalid keyword";
+		return -1;
 	}
 	if (a->len > 200) {
 		*err_r = "Keyword too long";

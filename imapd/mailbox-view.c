@@ -105,15 +105,22 @@ static void sync_expunges(struct imap_session *s, struct imap_view *v)
 		v->count--;
 	}
 	store_expunged_iter_end(&it);
-	if (gone.n) {
-		/* RFC 7162 3.2.10: VANISHED uid-set */
-		struct buf *b = imap_reply_begin(s);
-		seqset_resolve(&gone, UINT32_MAX, true);
-		buf_append_str(b, "VANISHED ");
-		seqset_write(&gone, b);
-		imap_reply_end(s);
-	}
+	imap_reply_vanished(s, &gone, false);
 	seqset_release(&gone);
+}
+
+void imap_reply_vanished(struct imap_session *s, struct seqset *gone,
+			 bool earlier)
+{
+	struct buf *b;
+
+	if (!gone->n)
+		return;
+	seqset_resolve(gone, UINT32_MAX, true);
+	b = imap_reply_begin(s);
+	buf_append_str(b, earlier ? "VANISHED (EARLIER) " : "VANISHED ");
+	seqset_write(gone, b);
+	imap_reply_end(s);
 }
 
 int imap_view_sync(struct imap_session *s, bool allow_expunge)

@@ -61,4 +61,10 @@ bool imap_view_is_recent(const struct imap_view *v, uint32_t uid);
  * (deleted or renamed by another session): the caller closes with BYE. */
 int imap_view_sync(struct imap_session *s, bool allow_expunge);
 
+struct seqset;
+/* RFC 7162 3.2.10: "* VANISHED [(EARLIER) ]uid-set" for the UIDs of gone
+ * (normalised here), nothing when it is empty. */
+void imap_reply_vanished(struct imap_session *s, struct seqset *gone,
+			 bool earlier);
+
 #endif

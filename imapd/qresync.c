@@ -166,13 +166,7 @@ static void send_vanished(struct imap_session *s, const struct imap_qresync *q)
 				seqset_add(&gone, next, hi);
 		}
 	}
-	if (gone.n) {
-		struct buf *b = imap_reply_begin(s);
-		seqset_resolve(&gone, UINT32_MAX, true);
-		buf_append_str(b, "VANISHED (EARLIER) ");
-		seqset_write(&gone, b);
-		imap_reply_end(s);
-	}
+	imap_reply_vanished(s, &gone, true);
 	seqset_release(&gone);
 }
 

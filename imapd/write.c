@@ -206,6 +206,23 @@ static const struct {
 	{IMAP_FLAG_DRAFT, "\\Draft"},
 };
 
+unsigned imap_sys_flag_bit(const char *name)
+{
+	for (size_t i = 0; i < sizeof(sys_flags) / sizeof(sys_flags[0]); i++)
+		if (strcasecmp(name, sys_flags[i].name) == 0)
+			return sys_flags[i].bit;
+	return 0;
+}
+
+bool imap_is_keyword(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!imap_is_atom_char((unsigned char)s[i]) ||
+		    (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 unsigned imap_w_sys_flags(struct buf *out, unsigned flags)
 {
 	unsigned count = 0;

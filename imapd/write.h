@@ -64,6 +64,12 @@ enum {
 	IMAP_FLAG_DELETED = 1u << 3,
 	IMAP_FLAG_DRAFT = 1u << 4,
 };
+/* The IMAP_FLAG_* bit of a system flag name ("\\Seen", any case); 0 for
+ * any other name, \\Recent included (RFC 3501 2.3.2: it cannot be set). */
+unsigned imap_sys_flag_bit(const char *name);
+/* flag-keyword = atom (RFC 9051 9), and ASCII: the n octets of s. */
+bool imap_is_keyword(const char *s, size_t n);
+
 /* flag-list = "(" [flag *(SP flag)] ")": the system flags set in flags
  * (IMAP_FLAG_*), then \Recent when recent, then the keywords (a
  * space-separated list of atoms, may be NULL or ""). Keywords are written

@@ -10,15 +10,12 @@ bounds read from /proc. Cases already covered elsewhere are not repeated:
     login -> test_imap_basic.py
   - max_bad_commands=3 closes with BYE -> test_imap_limits.py
 """
-import hashlib
-import re
 import socket
-import threading
 
 import pytest
 
 from conftest import need
-from test_imap_fetch import Raw, big_message, sanitized_build, tagged, vm_hwm
+from test_imap_fetch import fetch_concurrently, sanitized_build
 
 
 def sock(t, login=True):
@@ -208,54 +205,7 @@ def test_fetch_50mb_by_20_clients_streams(tandem):
     exact and the daemon's peak RSS grows by less than 2x the message
     (20 buffered copies would be 1 GB)."""
     need("imapd")
-    msg_ = big_message(50 * 1024 * 1024)
-    want = hashlib.sha256(msg_).hexdigest()
-    tandem.deliver("alice", msg_)
-    pid = tandem.procs["imapd"].pid
-    r = Raw(tandem)
-    r.cmd("SELECT INBOX")
-    out = r.cmd("FETCH 1 (RFC822.SIZE BODYSTRUCTURE)")
-    assert f"RFC822.SIZE {len(msg_)}".encode() in out[0]
-    r.close()
-    del msg_
-    before = vm_hwm(pid)
-    n = 20
-    results = [None] * n
-    conns = []
-    for _ in range(n):
-        c = Raw(tandem)
-        c.cmd("SELECT INBOX")
-        conns.append(c)
-    go = threading.Barrier(n)
-
-    def worker(i):
-        c = conns[i]
-        go.wait()
-        c.s.sendall(b"B1 FETCH 1 (BODY.PEEK[])\r\n")
-        head = c.f.readline()
-        size = int(re.search(rb"\{(\d+)\}\r\n$", head).group(1))
-        h = hashlib.sha256()
-        left = size
-        while left:
-            chunk = c.f.read(min(left, 1 << 20))
-            assert chunk
-            h.update(chunk)
-            left -= len(chunk)
-        results[i] = (size, h.hexdigest(), c.f.readline(), c.f.readline())
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(600)
-    for c in conns:
-        c.close()
-    after = vm_hwm(pid)
-    for res in results:
-        assert res is not None
-        size, digest, tail, done = res
-        assert digest == want
-        assert tail == b")\r\n" and done.startswith(b"B1 OK")
-    if sanitized_build():
-        return
-    assert after - before < 2 * size, f"peak RSS grew by {after - before}"
+    size = 50 * 1024 * 1024
+    grew = fetch_concurrently(tandem, size, 20, 600)
+    if grew is not None:
+        assert grew < 2 * size, f"peak RSS grew by {grew}"
