@@ -49,6 +49,7 @@ struct search_key {
 	char *hdr;                /* HEADER: field name */
 	char *str;                /* folded needle, or keyword */
 	size_t str_len;
+	bool ascii;               /* the needle is all ASCII */
 	struct seqset set;
 };
 
@@ -84,60 +85,81 @@ static uint32_t fold_cp(uint32_t c)
 	return c;
 }
 
-static void put_utf8(struct buf *out, uint32_t c)
-{
-	char t[4];
-	size_t n;
+#define HIGH_BITS 0x8080808080808080ULL
+#define ONES 0x0101010101010101ULL
 
-	if (c < 0x800) {
-		t[0] = (char)(0xC0 | c >> 6);
-		t[1] = (char)(0x80 | (c & 0x3F));
-		n = 2;
-	} else if (c < 0x10000) {
-		t[0] = (char)(0xE0 | c >> 12);
-		t[1] = (char)(0x80 | (c >> 6 & 0x3F));
-		t[2] = (char)(0x80 | (c & 0x3F));
-		n = 3;
-	} else {
-		t[0] = (char)(0xF0 | c >> 18);
-		t[1] = (char)(0x80 | (c >> 12 & 0x3F));
-		t[2] = (char)(0x80 | (c >> 6 & 0x3F));
-		t[3] = (char)(0x80 | (c & 0x3F));
-		n = 4;
+/* Eight ASCII bytes with A-Z lowered: a byte gets 0x20 when it is >= 'A'
+ * and not >= '[' (no carry between bytes, as every byte is < 0x80). */
+static inline uint64_t lower8(uint64_t w)
+{
+	uint64_t ge_a = w + ONES * (0x80 - 'A');
+	uint64_t ge_z1 = w + ONES * (0x80 - 'Z' - 1);
+
+	return w | ((ge_a & ~ge_z1 & HIGH_BITS) >> 2);
+}
+
+/* Copies the leading ASCII bytes of s (at most n) to d with A-Z lowered
+ * and returns how many there were. */
+static size_t lower_run(unsigned char *d, const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (w & HIGH_BITS)
+			break;
+		w = lower8(w);
+		memcpy(d + i, &w, 8);
 	}
-	buf_append(out, t, n);
+	for (; i < n && s[i] < 0x80; i++)
+		d[i] = (unsigned char)(s[i] + ((unsigned)(s[i] - 'A') < 26u) * 32);
+	return i;
+}
+
+/* Lowers A-Z in d[0..n) in place, every other byte kept. */
+static void lower_bytes(unsigned char *d, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		i += lower_run(d + i, d + i, n - i);
+		while (i < n && d[i] >= 0x80)
+			i++;
+	}
+}
+
+/* search_fold into d (n bytes: folding keeps the length, as every folded
+ * pair of the ranges above stays a two-byte sequence). */
+static void fold_into(unsigned char *d, const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		i += lower_run(d + i, p + i, n - i);
+		if (i >= n)
+			break;
+		/* two byte sequences hold every folded range */
+		unsigned char b = p[i];
+		if ((b & 0xE0) == 0xC0 && i + 1 < n &&
+		    (p[i + 1] & 0xC0) == 0x80) {
+			uint32_t c = (uint32_t)(b & 0x1F) << 6 | (p[i + 1] & 0x3F);
+			uint32_t f = c >= 0x80 ? fold_cp(c) : c;
+			d[i] = (unsigned char)(0xC0 | f >> 6);
+			d[i + 1] = (unsigned char)(0x80 | (f & 0x3F));
+			i += 2;
+			continue;
+		}
+		d[i++] = b;
+	}
 }
 
 void search_fold(const char *s, size_t n, struct buf *out)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
+	unsigned char *d = (unsigned char *)buf_space(out, n);
 
-	buf_reserve(out, n);
-	while (i < n) {
-		unsigned char b = p[i];
-		if (b < 0x80) {
-			buf_append_c(out, (char)((b >= 'A' && b <= 'Z') ? b + 32
-								   : b));
-			i++;
-			continue;
-		}
-		/* two and three byte sequences hold every folded range */
-		if ((b & 0xE0) == 0xC0 && i + 1 < n &&
-		    (p[i + 1] & 0xC0) == 0x80) {
-			uint32_t c = (uint32_t)(b & 0x1F) << 6 | (p[i + 1] & 0x3F);
-			uint32_t f = fold_cp(c);
-			if (f != c && c >= 0x80) {
-				put_utf8(out, f);
-			} else {
-				buf_append(out, p + i, 2);
-			}
-			i += 2;
-			continue;
-		}
-		buf_append_c(out, (char)b);
-		i++;
-	}
+	fold_into(d, (const unsigned char *)s, n);
+	buf_commit(out, n);
 }
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -225,18 +247,27 @@ static int arg_number(struct parse_state *ps, uint64_t max, uint64_t *n_r)
 	return 0;
 }
 
+static void fold_needle(struct search_key *k, const char *s, size_t n)
+{
+	struct buf b = BUF_INIT;
+
+	search_fold(s, n, &b);
+	k->str_len = b.len;
+	k->str = b.data; /* ownership moves to the key; NUL-terminated */
+	k->ascii = true;
+	for (size_t i = 0; i < b.len; i++)
+		if ((unsigned char)b.data[i] >= 0x80)
+			k->ascii = false;
+}
+
 static int set_needle(struct parse_state *ps, struct search_key *k)
 {
 	const char *s;
 	size_t n;
-	struct buf b = BUF_INIT;
 
 	if (arg_astring(ps, &s, &n) < 0)
 		return -1;
-	search_fold(s, n, &b);
-	k->str_len = b.len;
-	buf_append_c(&b, '\0');
-	k->str = b.data; /* ownership moves to the key */
+	fold_needle(k, s, n);
 	ps->info->uses_text = true;
 	return 0;
 }
@@ -604,6 +635,16 @@ void search_msg_release(struct search_msg *sm)
 	sm->sent_loaded = false;
 }
 
+/* Length of the leading run of s (n bytes) without CR or LF. */
+static size_t strcspn_n(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && s[i] != '\r' && s[i] != '\n')
+		i++;
+	return i;
+}
+
 /* Calls fn for each header field of hdr named name (NULL: every field)
  * with its unfolded value; stops when fn returns nonzero. */
 static int each_field(const struct buf *hdr, const char *name,
@@ -627,9 +668,13 @@ static int each_field(const struct buf *hdr, const char *name,
 					strncasecmp(p, name, nlen) == 0))) {
 			const char *v = colon + 1;
 			buf_reset(&val);
-			for (; v < fe; v++)
-				if (*v != '\r' && *v != '\n')
-					buf_append_c(&val, *v);
+			while (v < fe) {
+				size_t run = strcspn_n(v, (size_t)(fe - v));
+				buf_append(&val, v, run);
+				v += run;
+				while (v < fe && (*v == '\r' || *v == '\n'))
+					v++;
+			}
 			size_t s = 0;
 			while (s < val.len && (val.data[s] == ' ' ||
 					       val.data[s] == '\t'))
@@ -745,15 +790,29 @@ static int match_header(const struct search_key *k, struct search_msg *sm,
 
 /* ---- body text ---------------------------------------------------------- */
 
-/* A streaming matcher: decoded UTF-8 text in, folded and searched with
- * an overlap of the needle's length so matches across slices count. */
+/* A streaming matcher over the decoded text of one part: the folded text
+ * is searched in rounds, each round keeping the last needle-length - 1
+ * folded bytes so a match across rounds counts. Memory is bounded by
+ * SCAN_BLOCK (direct) or twice SLICE (converted), plus the needle.
+ *
+ * Two ways, with the same answers:
+ * - direct: an ASCII needle in text whose charset maps ASCII bytes to
+ *   themselves and every other byte to non-ASCII characters (UTF-8 and
+ *   US-ASCII with invalid bytes as U+FFFD, ISO 8859, Windows, KOI8).
+ *   The needle can only match runs of ASCII bytes, and those are the
+ *   same bytes before and after conversion, so the decoded bytes are
+ *   lowered and searched as they come, without conversion.
+ * - converted: the decoded bytes are gathered, converted to UTF-8 in
+ *   whole lines (never splitting a character; a line longer than SLICE is
+ *   cut where the slice ends), folded and searched. */
 struct text_scan {
 	const struct search_key *k;
 	const char *charset;
 	int enc;              /* 0 identity, 1 base64, 2 quoted-printable */
-	struct buf raw;       /* decoded bytes not yet converted */
-	struct buf conv, fold;
-	size_t keep;          /* folded bytes kept from the last round */
+	bool direct;
+	struct buf raw;       /* converted: decoded bytes not yet converted */
+	struct buf conv;      /* converted: UTF-8 of one round */
+	struct buf fold;      /* kept tail + folded text of one round */
 	uint32_t b64;         /* base64 accumulator */
 	int b64n;
 	char qp[3];
@@ -761,24 +820,127 @@ struct text_scan {
 	bool found;
 };
 
+#define SCAN_BLOCK 16384
+
 static int hexv(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = (unsigned char)toupper(c);
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
+	c = (unsigned char)(c | 0x20);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
 	return -1;
+}
+
+/* Charsets (besides UTF-8, see charset_is_utf8) in which each ASCII byte
+ * is that character and each other byte becomes non-ASCII output: single
+ * byte sets without composition (not windows-1255/1258, whose iconv
+ * combines a letter with the following accent). */
+static bool ascii_transparent(const char *cs)
+{
+	static const char *const names[] = {
+		"iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4",
+		"iso-8859-5", "iso-8859-6", "iso-8859-7", "iso-8859-8",
+		"iso-8859-9", "iso-8859-10", "iso-8859-13", "iso-8859-14",
+		"iso-8859-15", "iso-8859-16", "iso8859-1", "iso_8859-1",
+		"latin1", "windows-1250", "windows-1251", "windows-1252",
+		"windows-1253", "windows-1254", "windows-1256", "windows-1257",
+		"cp1250", "cp1251", "cp1252", "koi8-r", "koi8-u",
+	};
+
+	if (cs == NULL || charset_is_utf8(cs))
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(cs, names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Decodes n bytes of the transfer encoding into d (room for n + 3 bytes:
+ * a base64 quantum or a quoted-printable escape pending from the last
+ * call completes here). Returns the bytes written. */
+static size_t scan_decode(struct text_scan *ts, const char *p, size_t n,
+			  char *d)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t o = 0;
+
+	switch (ts->enc) {
+	case 0:
+		memcpy(d, p, n);
+		return n;
+	case 1:
+		for (size_t i = 0; i < n; i++) {
+			int v = base64_value(s[i]);
+			if (v < 0)
+				continue;
+			ts->b64 = ts->b64 << 6 | (uint32_t)v;
+			if (++ts->b64n == 4) {
+				d[o++] = (char)(ts->b64 >> 16);
+				d[o++] = (char)(ts->b64 >> 8);
+				d[o++] = (char)ts->b64;
+				ts->b64n = 0;
+				ts->b64 = 0;
+			}
+		}
+		return o;
+	default:
+		for (size_t i = 0; i < n;) {
+			if (ts->qpn == 0) {
+				const char *eq = memchr(p + i, '=', n - i);
+				size_t run = eq ? (size_t)(eq - (p + i)) : n - i;
+				memcpy(d + o, p + i, run);
+				o += run;
+				i += run;
+				if (i == n)
+					break;
+			}
+			ts->qp[ts->qpn++] = p[i++];
+			if (ts->qpn < 3)
+				continue;
+			ts->qpn = 0;
+			int h = hexv((unsigned char)ts->qp[1]);
+			int l = hexv((unsigned char)ts->qp[2]);
+			if (h >= 0 && l >= 0) {
+				d[o++] = (char)(h << 4 | l);
+			} else if (ts->qp[1] == '\r' && ts->qp[2] == '\n') {
+				; /* soft line break */
+			} else if (ts->qp[1] == '\n') {
+				d[o++] = ts->qp[2];
+			} else {
+				memcpy(d + o, ts->qp, 3);
+				o += 3;
+			}
+		}
+		return o;
+	}
+}
+
+/* Searches the folded round (kept tail + new text) and keeps its tail. */
+static void scan_match(struct text_scan *ts)
+{
+	const struct search_key *k = ts->k;
+
+	if (contains(ts->fold.data, ts->fold.len, k->str, k->str_len))
+		ts->found = true;
+	size_t keep = k->str_len ? k->str_len - 1 : 0;
+	if (keep > ts->fold.len)
+		keep = ts->fold.len;
+	memmove(ts->fold.data, ts->fold.data + ts->fold.len - keep, keep);
+	buf_truncate(&ts->fold, keep);
 }
 
 static void scan_flush(struct text_scan *ts, bool final)
 {
 	size_t cut = ts->raw.len;
+	const char *u;
+	size_t un;
 
 	if (!final) {
 		/* convert whole lines only, so a character is never split */
-		while (cut > 0 && ts->raw.data[cut - 1] != '\n')
-			cut--;
+		const char *nl = ts->raw.len ? memrchr(ts->raw.data, '\n',
+						       ts->raw.len) : NULL;
+		cut = nl ? (size_t)(nl - ts->raw.data) + 1 : 0;
 		if (cut == 0 && ts->raw.len < SLICE)
 			return;
 		if (cut == 0)
@@ -791,147 +953,161 @@ static void scan_flush(struct text_scan *ts, bool final)
 		charset_utf8_sanitize(ts->raw.data, cut, &ts->conv);
 	else
 		charset_to_utf8(ts->charset, ts->raw.data, cut, &ts->conv);
+	u = ts->conv.data ? ts->conv.data : "";
+	un = ts->conv.len;
+	fold_into((unsigned char *)buf_space(&ts->fold, un),
+		  (const unsigned char *)u, un);
+	buf_commit(&ts->fold, un);
 	buf_consume(&ts->raw, cut);
-	/* fold after the kept tail of the previous round */
-	buf_truncate(&ts->fold, ts->keep);
-	search_fold(ts->conv.data ? ts->conv.data : "", ts->conv.len,
-		    &ts->fold);
-	if (contains(ts->fold.data, ts->fold.len, ts->k->str, ts->k->str_len))
-		ts->found = true;
-	size_t keep = ts->k->str_len ? ts->k->str_len - 1 : 0;
-	if (keep > ts->fold.len)
-		keep = ts->fold.len;
-	memmove(ts->fold.data, ts->fold.data + ts->fold.len - keep, keep);
-	ts->fold.len = keep;
-	ts->keep = keep;
+	scan_match(ts);
 }
 
 static void scan_feed(struct text_scan *ts, const char *p, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)p;
-
-	switch (ts->enc) {
-	case 0:
-		buf_append(&ts->raw, p, n);
-		break;
-	case 1:
-		for (size_t i = 0; i < n; i++) {
-			int v = base64_value((unsigned char)s[i]);
-			if (v < 0)
-				continue;
-			ts->b64 = ts->b64 << 6 | (uint32_t)v;
-			if (++ts->b64n == 4) {
-				char o[3] = {(char)(ts->b64 >> 16),
-					     (char)(ts->b64 >> 8),
-					     (char)ts->b64};
-				buf_append(&ts->raw, o, 3);
-				ts->b64n = 0;
-				ts->b64 = 0;
-			}
-		}
-		break;
-	case 2:
-		for (size_t i = 0; i < n; i++) {
-			if (ts->qpn == 0 && s[i] != '=') {
-				buf_append_c(&ts->raw, (char)s[i]);
-				continue;
-			}
-			ts->qp[ts->qpn++] = (char)s[i];
-			if (ts->qpn < 3)
-				continue;
-			ts->qpn = 0;
-			int h = hexv((unsigned char)ts->qp[1]);
-			int l = hexv((unsigned char)ts->qp[2]);
-			if (h >= 0 && l >= 0)
-				buf_append_c(&ts->raw, (char)(h << 4 | l));
-			else if (ts->qp[1] == '\r' && ts->qp[2] == '\n')
-				; /* soft line break */
-			else if (ts->qp[1] == '\n')
-				buf_append_c(&ts->raw, ts->qp[2]);
-			else
-				buf_append(&ts->raw, ts->qp, 3);
-		}
-		break;
+	if (!ts->direct) {
+		size_t o = scan_decode(ts, p, n, buf_space(&ts->raw, n + 3));
+		buf_commit(&ts->raw, o);
+		if (ts->raw.len >= SLICE)
+			scan_flush(ts, false);
+		return;
 	}
-	if (ts->raw.len >= SLICE)
-		scan_flush(ts, false);
+	while (n > 0 && !ts->found) {
+		size_t take = n < SCAN_BLOCK ? n : SCAN_BLOCK;
+		char *d = buf_space(&ts->fold, take + 3);
+		size_t o = scan_decode(ts, p, take, d);
+		if (o) {
+			lower_bytes((unsigned char *)d, o);
+			buf_commit(&ts->fold, o);
+			scan_match(ts);
+		}
+		p += take;
+		n -= take;
+	}
 }
 
 static void scan_finish(struct text_scan *ts)
 {
+	char tail[3];
+	size_t n = 0;
+
 	if (ts->enc == 1 && ts->b64n >= 2) {
 		uint32_t q = ts->b64 << (6 * (4 - ts->b64n));
-		char o[2] = {(char)(q >> 16), (char)(q >> 8)};
-		buf_append(&ts->raw, o, ts->b64n == 2 ? 1 : 2);
+		tail[0] = (char)(q >> 16);
+		tail[1] = (char)(q >> 8);
+		n = ts->b64n == 2 ? 1 : 2;
 	}
-	if (ts->enc == 2 && ts->qpn)
-		buf_append(&ts->raw, ts->qp, ts->qpn);
-	scan_flush(ts, true);
+	if (ts->enc == 2 && ts->qpn) {
+		memcpy(tail, ts->qp, ts->qpn);
+		n = ts->qpn;
+	}
+	if (!ts->direct) {
+		buf_append(&ts->raw, tail, n);
+		scan_flush(ts, true);
+	} else if (n) {
+		lower_bytes((unsigned char *)tail, n);
+		buf_append(&ts->fold, tail, n);
+		scan_match(ts);
+	}
+}
+
+/* Prepares ts (its buffers kept from the last part) for one text part. */
+static void scan_start(struct text_scan *ts, const struct search_key *k,
+		       const struct mime_part *part)
+{
+	ts->k = k;
+	ts->charset = mime_param_get(part->params, part->nparams, "charset");
+	ts->enc = 0;
+	if (part->encoding && strcasecmp(part->encoding, "base64") == 0)
+		ts->enc = 1;
+	else if (part->encoding &&
+		 strcasecmp(part->encoding, "quoted-printable") == 0)
+		ts->enc = 2;
+	ts->direct = k->ascii && ascii_transparent(ts->charset);
+	buf_reset(&ts->raw);
+	buf_reset(&ts->conv);
+	buf_reset(&ts->fold);
+	ts->b64 = 0;
+	ts->b64n = 0;
+	ts->qpn = 0;
+	ts->found = false;
 }
 
 /* Scans the "text" leaf parts of the tree below part. */
 static int scan_parts(struct search_msg *sm, const struct mime_part *part,
-		      const struct search_key *k, bool *found)
+		      struct text_scan *ts, bool *found)
 {
 	if (*found)
 		return 0;
 	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
 		for (const struct mime_part *c = part->children; c && !*found;
 		     c = c->next)
-			if (scan_parts(sm, c, k, found) < 0)
+			if (scan_parts(sm, c, ts, found) < 0)
 				return -1;
 		return 0;
 	}
 	if (!part->type || strcasecmp(part->type, "text") != 0)
 		return 0;
 
-	struct text_scan ts = {0};
-	ts.k = k;
-	ts.charset = mime_param_get(part->params, part->nparams, "charset");
-	if (part->encoding && strcasecmp(part->encoding, "base64") == 0)
-		ts.enc = 1;
-	else if (part->encoding &&
-		 strcasecmp(part->encoding, "quoted-printable") == 0)
-		ts.enc = 2;
-	buf_init(&ts.raw);
-	buf_init(&ts.conv);
-	buf_init(&ts.fold);
-
-	int rc = 0;
+	scan_start(ts, ts->k, part);
 	uint64_t off = part->body_start;
-	while (off < part->body_end && !ts.found) {
+	while (off < part->body_end && !ts->found) {
 		const char *d;
 		ssize_t r = store_body_peek(sm->body, off, &d, &sm->err);
-		if (r < 0) {
-			rc = -1;
-			break;
-		}
+		if (r < 0)
+			return -1;
 		if (r == 0)
 			break;
 		size_t len = (size_t)r;
 		if (len > part->body_end - off)
 			len = (size_t)(part->body_end - off);
-		scan_feed(&ts, d, len);
+		scan_feed(ts, d, len);
 		off += len;
 	}
-	if (rc == 0 && !ts.found)
-		scan_finish(&ts);
-	*found = ts.found;
-	buf_release(&ts.raw);
-	buf_release(&ts.conv);
-	buf_release(&ts.fold);
-	return rc;
+	if (!ts->found)
+		scan_finish(ts);
+	*found = ts->found;
+	return 0;
 }
 
 static int match_body(const struct search_key *k, struct search_msg *sm)
 {
+	struct text_scan ts = {0};
 	bool found = false;
+	int r;
 
 	if (load_tree(sm) < 0 || open_body(sm) < 0)
 		return -1;
-	if (scan_parts(sm, sm->tree, k, &found) < 0)
-		return -1;
-	return found;
+	ts.k = k;
+	r = scan_parts(sm, sm->tree, &ts, &found);
+	buf_release(&ts.raw);
+	buf_release(&ts.conv);
+	buf_release(&ts.fold);
+	return r < 0 ? -1 : found;
+}
+
+bool search_text_part(const char *needle, const char *charset,
+		      const char *encoding, const char *data, size_t n,
+		      size_t slice)
+{
+	struct search_key *k = key_new(SK_BODY);
+	struct mime_param cs = {(char *)"charset", (char *)charset};
+	struct mime_part part = {0};
+	struct text_scan ts = {0};
+
+	fold_needle(k, needle, strlen(needle));
+	part.params = charset ? &cs : NULL;
+	part.nparams = charset ? 1 : 0;
+	part.encoding = (char *)encoding;
+	scan_start(&ts, k, &part);
+	for (size_t off = 0; off < n && !ts.found; off += slice)
+		scan_feed(&ts, data + off, n - off < slice ? n - off : slice);
+	if (!ts.found)
+		scan_finish(&ts);
+	buf_release(&ts.raw);
+	buf_release(&ts.conv);
+	buf_release(&ts.fold);
+	search_key_free(&k);
+	return ts.found;
 }
 
 static int match_text(const struct search_key *k, struct search_msg *sm)

@@ -78,4 +78,13 @@ void search_msg_release(struct search_msg *sm);
  * they are). Exposed for tests. */
 void search_fold(const char *s, size_t n, struct buf *out);
 
+/* Matches needle (as a client sends it, UTF-8) against one text part's
+ * body as BODY does: data (n bytes) in the Content-Transfer-Encoding
+ * encoding (NULL: identity) and charset (NULL: none given), fed in
+ * slices of slice bytes as the store hands them out. Returns true on a
+ * match. Exposed for tests. */
+bool search_text_part(const char *needle, const char *charset,
+		      const char *encoding, const char *data, size_t n,
+		      size_t slice);
+
 #endif
