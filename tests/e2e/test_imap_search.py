@@ -231,3 +231,61 @@ def test_search_no_expunge_by_msn(tandem):
     out = r.cmd("NOOP")
     assert b"* 1 EXPUNGE\r\n" in out
     r.close()
+
+
+def _part(ctype, cte, body):
+    return (f"--b2\r\nContent-Type: {ctype}\r\n"
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode() + body + b"\r\n"
+
+
+def test_search_body_charsets_and_slices(tandem):
+    # Text across the store's 64 KiB chunks, QP soft breaks, base64 lines,
+    # Latin-1/Windows/KOI8/Shift_JIS parts and folded non-ASCII letters:
+    # what BODY finds must not depend on how the bytes are cut or coded.
+    filler = b"abcdefghij" * 6553 + b"ab"  # the next line starts at 65 532
+    utf8 = ("Größe ÆRGER Łódź ΣΟΦΙΑ Ѡмега "
+            "Привет Straße quarterly").encode()
+    b64 = base64.encodebytes(filler + b"\n" + utf8 + b"\n").replace(b"\n", b"\r\n")
+    qp = (b"Gr=FC=DFe, Stra=DF=\r\ne, ol=\r\nd-Fashioned Caf=E9=\r\n\r\n"
+          b"=C6bler line\r\n")
+    msg = (b"From: x@example.org\r\nTo: y@example.org\r\nSubject: mix\r\n"
+           b"MIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n" +
+           _part("text/plain; charset=utf-8", "8bit",
+                 filler + b"\r\nNEEDLE\xc3\x84-over-the-edge\r\n") +
+           _part("text/plain; charset=utf-8", "base64", b64) +
+           _part("text/plain; charset=iso-8859-1", "quoted-printable", qp) +
+           _part("text/plain; charset=windows-1252", "8bit",
+                 "Euro € sign, “quoted” Œuvre".encode("cp1252")) +
+           _part("text/plain; charset=koi8-r", "8bit",
+                 "Рыба KOI-Word".encode("koi8-r")) +
+           _part("text/plain; charset=shift_jis", "8bit",
+                 "日本語 ascii-in-sjis".encode("shift_jis")) +
+           _part("application/octet-stream", "base64",
+                 base64.encodebytes(b"hidden-binary-word")) +
+           b"--b2--\r\n")
+    tandem.deliver("alice", msg)
+    tandem.deliver("alice", M1)
+    m = login(tandem)
+    m.select("INBOX")
+    for needle, want in (("needleä-over", [1]), ("NEEDLEÄ-OVER-THE-EDGE", [1]),
+                         ("ab\r\nneedle", [1]), ("größe ærger", [1]),
+                         ("ŁÓDŹ σοφια", [1]), ("ѡМЕГА привет", [1]),
+                         ("STRASSE", []), ("straße QUARTERLY", [1]),
+                         ("jabcdefghij", [1]), ("grüße, straße", [1]),
+                         ("old-fashioned café", [1]), ("æbler", [1]),
+                         ("€ sign, “quoted” œuvre", [1]), ("euro", [1]),
+                         ("рыба koi-word", [1]), ("РЫБА", [1]),
+                         ("日本語 ASCII-IN-SJIS", [1]), ("hidden-binary", []),
+                         ("quarter", [1, 2]), ("QUARTER.", [2]),
+                         ("zzz-nothing", [])):
+        m.literal = needle.encode()
+        typ, data = m.search("UTF-8", "BODY")
+        assert typ == "OK"
+        assert [int(x) for x in data[0].split()] == want, needle
+    m.literal = "Łódź".encode()
+    typ, data = m.search("UTF-8", "TEXT")
+    assert [int(x) for x in data[0].split()] == [1]
+    typ, data = m.search(None, "TEXT", "x@EXAMPLE.org")
+    assert [int(x) for x in data[0].split()] == [1]
+    m.logout()
