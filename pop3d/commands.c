@@ -22,6 +22,11 @@
 #include "xalloc.h"
 
 #define LAST_LOGIN_KEY "pop3.last_login"
+/* Stored bytes a RETR reads per slice, straight into the output queue: a
+ * few chunks per loop turn and write, while the slice still fits in the
+ * CPU cache between the read, the encoding and the kernel's copy. The
+ * output queue holds at most the high watermark plus one encoded slice. */
+#define POP3_STREAM_SLICE (128 * 1024)
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -773,15 +778,54 @@ void pop3_stream_stop(struct pop3_session *s)
 	s->cur = NULL;
 }
 
+/* RETR: one slice of the body read straight into the output queue and
+ * encoded there (dotstuff_retr_inplace). Returns its stored length, 0 at
+ * the end, or -1 (err set). */
+static ssize_t stream_slice(struct pop3_session *s, struct store_err *err)
+{
+	struct buf *out = conn_write_buf(s->conn);
+	uint64_t left = store_body_size(s->body) - s->body_off;
+	size_t from, want = POP3_STREAM_SLICE;
+	ssize_t n;
+
+	if (out == NULL || left == 0)
+		return 0;
+	if (want > left)
+		want = (size_t)left;
+	from = out->len;
+	n = store_body_read(s->body, s->body_off, buf_space(out, want), want,
+			    err);
+	if (n > 0) {
+		buf_commit(out, (size_t)n);
+		dotstuff_retr_inplace(&s->ds, out, from, &s->out);
+	}
+	conn_write_commit(s->conn);
+	return n;
+}
+
+/* TOP: one chunk at most, borrowed from the store, stuffed into the
+ * output queue until the line count is reached. */
+static ssize_t stream_top(struct pop3_session *s, bool *end_r,
+			  struct store_err *err)
+{
+	const char *p;
+	ssize_t n = store_body_peek(s->body, s->body_off, &p, err);
+
+	if (n > 0) {
+		n = (ssize_t)pop3_reply_stuffed(s, &s->ds, p, (size_t)n);
+		*end_r = dotstuff_done(&s->ds);
+	}
+	return n;
+}
+
 enum pop3_cmd_result pop3_stream_run(struct pop3_session *s)
 {
 	bool end = false;
 
 	while (s->conn && !conn_output_full(s->conn)) {
 		struct store_err err = {0};
-		const char *p;
-		ssize_t n = store_body_peek(s->body, s->body_off, &p, &err);
-		size_t used;
+		ssize_t n = s->cur_top ? stream_top(s, &end, &err)
+				       : stream_slice(s, &err);
 
 		if (n < 0) {
 			/* The +OK is out: a -ERR cannot follow. Drop the
@@ -793,13 +837,8 @@ enum pop3_cmd_result pop3_stream_run(struct pop3_session *s)
 			conn_abort(s->conn);
 			return POP3_CMD_MORE;
 		}
-		if (n == 0) {
-			end = true;
-			break;
-		}
-		used = pop3_reply_stuffed(s, &s->ds, p, (size_t)n);
-		s->body_off += used;
-		if (dotstuff_done(&s->ds)) {
+		s->body_off += (uint64_t)n;
+		if (n == 0 || end) {
 			end = true;
 			break;
 		}

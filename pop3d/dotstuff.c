@@ -10,6 +10,7 @@
 
 #include "buf.h"
 
+#include <assert.h>
 #include <string.h>
 
 void dotstuff_init(struct dotstuff *d, bool top, uint64_t body_lines)
@@ -110,6 +111,55 @@ static size_t feed_retr(struct dotstuff *d, const char *in, size_t n,
 	out->len = (size_t)(w - out->data);
 	out->data[out->len] = '\0';
 	return n;
+}
+
+/* RETR: how many bytes of in[0..n) go out unchanged, before the first
+ * place that needs a byte inserted (a bare LF, a '.' starting a line);
+ * the state moves past them. A CRLF body without such lines is one
+ * memchr per line and no copy. */
+static size_t clean_prefix(struct dotstuff *d, const char *in, size_t n)
+{
+	const char *p = in, *end = in + n;
+	size_t k = n;
+
+	while (p < end) {
+		const char *nl;
+
+		if ((p > in ? p[-1] == '\n' : d->bol) && *p == '.') {
+			k = (size_t)(p - in);
+			break;
+		}
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;
+		if (!(nl > in ? nl[-1] == '\r' : d->last_cr)) {
+			k = (size_t)(nl - in);
+			break;
+		}
+		p = nl + 1;
+	}
+	if (k > 0) {
+		d->bol = in[k - 1] == '\n';
+		d->last_cr = in[k - 1] == '\r';
+	}
+	return k;
+}
+
+void dotstuff_retr_inplace(struct dotstuff *d, struct buf *out, size_t from,
+			   struct buf *scratch)
+{
+	size_t n = out->len - from;
+	size_t k;
+
+	assert(!d->top && from <= out->len);
+	k = clean_prefix(d, out->data + from, n);
+	if (k == n)
+		return;
+	/* Encode the rest from a copy, into its place. */
+	buf_reset(scratch);
+	buf_append(scratch, out->data + from + k, n - k);
+	out->len = from + k;
+	feed_retr(d, scratch->data, n - k, out);
 }
 
 size_t dotstuff_feed(struct dotstuff *d, const char *in, size_t n,

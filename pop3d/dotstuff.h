@@ -38,6 +38,13 @@ void dotstuff_init(struct dotstuff *d, bool top, uint64_t body_lines);
  * dotstuff_done() is true and further input is not wanted). */
 size_t dotstuff_feed(struct dotstuff *d, const char *in, size_t n,
 		     struct buf *out);
+/* RETR only: encodes in place the stored bytes just appended to out,
+ * out->data[from..out->len), as dotstuff_feed() would have (the wire
+ * bytes replace them; out grows by the bytes inserted). A slice that
+ * needs nothing inserted costs a scan and no copy; otherwise the part
+ * from the first insertion is copied to scratch and encoded back. */
+void dotstuff_retr_inplace(struct dotstuff *d, struct buf *out, size_t from,
+			   struct buf *scratch);
 /* True once TOP has produced all the lines it wants. */
 bool dotstuff_done(const struct dotstuff *d);
 /* Appends CRLF if the last line was not terminated, then ".CRLF". */

@@ -1,9 +1,11 @@
 /* body.c - message bytes, blobs and meta reads (reader connection, loop
- * thread). A body read is one primary-key lookup of one 64 KiB chunk,
- * copied into the handle, so memory per open body is one chunk and no
- * statement stays active between calls. A body of one chunk (most mail)
- * is read by the same statement that opens it: one read transaction per
- * message instead of two. */
+ * thread). A peek is one primary-key lookup of one 64 KiB chunk, copied
+ * into the handle, so memory per open body is one chunk and no statement
+ * stays active between calls. store_body_read() copies any number of
+ * chunks straight into the caller's buffer (incremental blob reads), in
+ * one read transaction per call. A body of one chunk (most mail) is read
+ * by the same statement that opens it: one read transaction per message
+ * instead of two. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,24 +147,88 @@ ssize_t store_body_peek(struct store_body *b, uint64_t offset,
 	return (ssize_t)(b->len - in);
 }
 
+/* Copies the chunks covering [offset, offset + len) straight from the
+ * database into dst: one index scan finds their rowids, and an incremental
+ * blob handle reads each one (SQLite reads overflow pages directly into
+ * the destination, so no chunk is copied twice). The scan statement stays
+ * active until the end, so the rowids and the blob reads belong to one
+ * read transaction: a chunk expunged meanwhile cannot be replaced by
+ * another message's under the same rowid. Returns the bytes read, or -1
+ * when none could be. */
+static ssize_t read_direct(struct store_body *b, uint64_t offset, char *dst,
+			   size_t len, struct store_err *err)
+{
+	struct store *s = b->s;
+	sqlite3_stmt *st = R("SELECT seq, rowid FROM body_chunk"
+			     " WHERE body_id = ?1 AND seq >= ?2 AND seq <= ?3"
+			     " ORDER BY seq");
+	int64_t seq = (int64_t)(offset / STORE_CHUNK_SIZE);
+	sqlite3_blob *bl = NULL;
+	size_t done = 0;
+	int rc = SQLITE_OK;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "chunk");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, b->id);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_int64(st, 3,
+			   (int64_t)((offset + len - 1) / STORE_CHUNK_SIZE));
+	while (done < len && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t in = (size_t)((offset + done) % STORE_CHUNK_SIZE);
+		sqlite3_int64 rowid = sqlite3_column_int64(st, 1);
+		size_t n, take;
+
+		if (sqlite3_column_int64(st, 0) != seq) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+		rc = bl ? sqlite3_blob_reopen(bl, rowid)
+			: sqlite3_blob_open(s->rd, "main", "body_chunk", "data",
+					    rowid, 0, &bl);
+		if (rc != SQLITE_OK)
+			break;
+		n = (size_t)sqlite3_blob_bytes(bl);
+		if (n > STORE_CHUNK_SIZE || in >= n ||
+		    (n < STORE_CHUNK_SIZE &&
+		     offset + done + (n - in) < b->size)) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+		take = n - in < len - done ? n - in : len - done;
+		rc = sqlite3_blob_read(bl, dst + done, (int)take, (int)in);
+		if (rc != SQLITE_OK)
+			break;
+		done += take;
+		seq++;
+	}
+	sqlite3_blob_close(bl);
+	sqlite3_reset(st);
+	if (done == len)
+		return (ssize_t)done;
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_EXPUNGED, "message expunged");
+	else if (rc == SQLITE_CORRUPT)
+		store_err_set(err, STORE_ERR_CORRUPT, "short body chunk");
+	else
+		store_err_sqlite(err, s->rd, rc, "chunk");
+	return done ? (ssize_t)done : -1;
+}
+
 ssize_t store_body_read(struct store_body *b, uint64_t offset, void *dst,
 			size_t len, struct store_err *err)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		const char *p;
-		ssize_t n = store_body_peek(b, offset + done, &p, err);
-		if (n < 0)
-			return done ? (ssize_t)done : -1;
-		if (n == 0)
-			break;
-		if ((size_t)n > len - done)
-			n = (ssize_t)(len - done);
-		memcpy((char *)dst + done, p, (size_t)n);
-		done += (size_t)n;
+	if (offset >= b->size || len == 0)
+		return 0;
+	if (len > b->size - offset)
+		len = (size_t)(b->size - offset);
+	if (b->seq == 0 && b->size <= b->len) {
+		/* A one-chunk body came with store_body_open. */
+		memcpy(dst, b->buf + offset, len);
+		return (ssize_t)len;
 	}
-	return (ssize_t)done;
+	return read_direct(b, offset, dst, len, err);
 }
 
 void store_body_close(struct store_body **bp)

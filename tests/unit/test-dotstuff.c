@@ -194,6 +194,61 @@ static void test_retr_random(void)
 	buf_release(&got);
 }
 
+/* dotstuff_retr_inplace against the reference: random bodies in random
+ * slices, each appended raw after what is already queued (which must
+ * stay as it is), mostly clean CRLF text so the no-copy path is taken
+ * too. */
+static void test_retr_inplace(void)
+{
+	static const char alpha[] = "aaaaaaa\r\n.";
+	struct buf want = BUF_INIT, got = BUF_INIT, scratch = BUF_INIT;
+	char in[200];
+	unsigned seed = 777;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t n, off = 0;
+		struct dotstuff d;
+		bool crlf = round % 2 == 0;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof(in);
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
+			if (crlf && in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+				in[i] = 'b';
+			if (crlf && in[i] == '.' && round % 4 == 0)
+				in[i] = 'c';
+		}
+		ref_retr(in, n, &want);
+		buf_reset(&got);
+		buf_append(&got, "+OK\r\n", 5);
+		dotstuff_init(&d, false, 0);
+		while (off < n) {
+			size_t len, from = got.len;
+
+			seed = seed * 1103515245u + 12345u;
+			len = 1 + (seed >> 16) % (n - off);
+			memcpy(buf_space(&got, len), in + off, len);
+			buf_commit(&got, len);
+			dotstuff_retr_inplace(&d, &got, from, &scratch);
+			off += len;
+		}
+		dotstuff_finish(&d, &got);
+		if (got.len != want.len + 5 ||
+		    memcmp(got.data, "+OK\r\n", 5) != 0 ||
+		    memcmp(got.data + 5, want.data, want.len) != 0) {
+			fprintf(stderr, "round %d\n", round);
+			buf_append_c(&got, '\0');
+			CHECK_STR(got.data + 5, want.data);
+			break;
+		}
+	}
+	buf_release(&want);
+	buf_release(&got);
+	buf_release(&scratch);
+}
+
 static void status(struct buf *out, bool ok, enum pop3_code code,
 		   const char *fmt, ...)
 {
@@ -300,6 +355,7 @@ int main(void)
 {
 	test_retr();
 	test_retr_random();
+	test_retr_inplace();
 	test_top();
 	test_sizes();
 	test_reply();
