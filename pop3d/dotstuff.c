@@ -4,7 +4,10 @@
  * only at line feeds (a bare LF gets its CR) and at a '.' starting a line,
  * so it finds line feeds with memchr and copies the runs between the
  * places that change in one go: a CRLF-normalised body costs about one
- * memchr per line and one memcpy per slice. TOP counts lines and stops
+ * memchr per line and one memcpy per slice. The server's RETR goes
+ * further (dotstuff_retr_inplace): the body is read into the output
+ * queue and scanned 16 bytes at a time for a place that changes; a slice
+ * without one is sent as it is, with no copy. TOP counts lines and stops
  * in the middle of a slice, so it keeps the byte-wise loop. */
 #include "dotstuff.h"
 
@@ -12,6 +15,9 @@
 
 #include <assert.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void dotstuff_init(struct dotstuff *d, bool top, uint64_t body_lines)
 {
@@ -113,35 +119,60 @@ static size_t feed_retr(struct dotstuff *d, const char *in, size_t n,
 	return n;
 }
 
+/* The first i in [from, n) where in[i] needs a byte inserted before it:
+ * a LF not after a CR, or a '.' after a LF (from >= 1). */
+static size_t scan_insert(const char *in, size_t from, size_t n)
+{
+	size_t i = from;
+
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	const __m128i dot = _mm_set1_epi8('.');
+
+	/* 16 bytes and the 16 before them by one: two loads, four compares
+	 * per 16 bytes and one test per 64, where a memchr per line paid a
+	 * call. */
+	for (; i + 64 <= n; i += 64) {
+		__m128i m = _mm_setzero_si128();
+
+		for (size_t j = 0; j < 64; j += 16) {
+			__m128i a, b;
+
+			a = _mm_loadu_si128((const __m128i *)(in + i + j));
+			b = _mm_loadu_si128((const __m128i *)(in + i + j - 1));
+			m = _mm_or_si128(m, _mm_andnot_si128(
+						    _mm_cmpeq_epi8(b, cr),
+						    _mm_cmpeq_epi8(a, lf)));
+			m = _mm_or_si128(m, _mm_and_si128(
+						    _mm_cmpeq_epi8(b, lf),
+						    _mm_cmpeq_epi8(a, dot)));
+		}
+		if (_mm_movemask_epi8(m) != 0)
+			break; /* the byte loop below finds which */
+	}
+#endif
+	for (; i < n; i++) {
+		if ((in[i] == '\n' && in[i - 1] != '\r') ||
+		    (in[i] == '.' && in[i - 1] == '\n'))
+			return i;
+	}
+	return n;
+}
+
 /* RETR: how many bytes of in[0..n) go out unchanged, before the first
  * place that needs a byte inserted (a bare LF, a '.' starting a line);
- * the state moves past them. A CRLF body without such lines is one
- * memchr per line and no copy. */
+ * the state moves past them. */
 static size_t clean_prefix(struct dotstuff *d, const char *in, size_t n)
 {
-	const char *p = in, *end = in + n;
-	size_t k = n;
+	size_t k;
 
-	while (p < end) {
-		const char *nl;
-
-		if ((p > in ? p[-1] == '\n' : d->bol) && *p == '.') {
-			k = (size_t)(p - in);
-			break;
-		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			break;
-		if (!(nl > in ? nl[-1] == '\r' : d->last_cr)) {
-			k = (size_t)(nl - in);
-			break;
-		}
-		p = nl + 1;
-	}
-	if (k > 0) {
-		d->bol = in[k - 1] == '\n';
-		d->last_cr = in[k - 1] == '\r';
-	}
+	if (n == 0)
+		return 0;
+	if ((in[0] == '\n' && !d->last_cr) || (in[0] == '.' && d->bol))
+		return 0;
+	k = scan_insert(in, 1, n);
+	d->bol = in[k - 1] == '\n';
+	d->last_cr = in[k - 1] == '\r';
 	return k;
 }
 

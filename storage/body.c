@@ -5,7 +5,13 @@
  * chunks straight into the caller's buffer (incremental blob reads), in
  * one read transaction per call. A body of one chunk (most mail) is read
  * by the same statement that opens it: one read transaction per message
- * instead of two. */
+ * instead of two.
+ *
+ * While a big body is open the reader maps the database (mmap_size):
+ * SQLite then copies its overflow pages from the mapping instead of one
+ * pread per 4 KiB page, which halved the CPU of a 50 MB RETR. The mapping
+ * is dropped when the last big body closes, so an idle store maps nothing
+ * (mapped page cache would count in the daemon's PSS). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +19,11 @@
 #include "xalloc.h"
 
 #define R(sql) store_stmt(s->rd, &s->rd_cache, (sql))
+
+/* Bodies from this size on read through the mapping; below it the few
+ * preads cost less than mapping and unmapping. */
+#define MMAP_MIN_BODY (1024 * 1024)
+#define MMAP_SIZE "1073741824"
 
 struct store_body {
 	struct store *s;
@@ -23,7 +34,33 @@ struct store_body {
 	char *buf;        /* the chunk, allocated on first read */
 	size_t cap;       /* size of buf: STORE_CHUNK_SIZE, or len of a
 			   * first chunk read at open */
+	bool mapped;      /* counted in s->rd_mapped */
 };
+
+/* Counts b in the store's mapped bodies; the first one turns the mapping
+ * on. A failure only costs speed. */
+static void map_begin(struct store_body *b)
+{
+	struct store *s = b->s;
+
+	if (b->size < MMAP_MIN_BODY)
+		return;
+	b->mapped = true;
+	if (s->rd_mapped++ == 0)
+		sqlite3_exec(s->rd, "PRAGMA mmap_size=" MMAP_SIZE, NULL, NULL,
+			     NULL);
+}
+
+static void map_end(struct store_body *b)
+{
+	struct store *s = b->s;
+
+	if (!b->mapped)
+		return;
+	b->mapped = false;
+	if (--s->rd_mapped == 0)
+		sqlite3_exec(s->rd, "PRAGMA mmap_size=0", NULL, NULL, NULL);
+}
 
 int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
 		    struct store_err *err)
@@ -76,6 +113,7 @@ int store_body_open(struct store *s, int64_t body_id, struct store_body **b_r,
 		b->seq = 0;
 	}
 	sqlite3_reset(st);
+	map_begin(b);
 	*b_r = b;
 	return 0;
 }
@@ -238,6 +276,7 @@ void store_body_close(struct store_body **bp)
 	if (!b)
 		return;
 	*bp = NULL;
+	map_end(b);
 	free(b->buf);
 	free(b);
 }

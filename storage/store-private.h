@@ -49,6 +49,7 @@ struct store {
 	sqlite3 *rd;
 	struct stmt_cache rd_cache;
 	struct buf rd_tmp; /* backs pointers returned by store_msg_get */
+	unsigned rd_mapped; /* open big bodies that asked for mmap (body.c) */
 
 	/* writer: only with wmu held */
 	pthread_mutex_t wmu;
