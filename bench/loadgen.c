@@ -17,9 +17,9 @@
  *          line on stdin, then delivers one message over LMTP and times
  *          the "* n EXISTS" that reaches each session; exits on stdin EOF.
  *
- * Every loop is bounded: a run stops at --duration or --count, each
- * command has a deadline (--step-timeout), a run has a hard --timeout, and
- * more than --max-errors errors end it. Only 127.0.0.0/8 is accepted as a
+ * Every loop is bounded: a run stops at --duration, --count or
+ * --per-client, each command has a deadline (--step-timeout), a run has a
+ * hard --timeout, and more than --max-errors errors end it. Only 127.0.0.0/8 is accepted as a
  * target.
  */
 #include <arpa/inet.h>
@@ -172,6 +172,8 @@ static struct {
 	int clients;
 	double duration;   /* seconds; 0 = use count */
 	long count;        /* sessions (deliveries for lmtp); 0 = use duration */
+	long per_client;   /* sessions per client (imap, login, pop3); 0 = no
+			    * limit: every client does the same work */
 	double timeout;    /* hard limit, seconds */
 	double step_timeout;
 	long max_errors;
@@ -334,6 +336,7 @@ struct client {
 	uint64_t lit_left;
 	bool multiline;      /* pop3: reading a multi-line response */
 	long pop_n;
+	long sessions;       /* sessions started by this client */
 	int lmtp_replies;    /* lmtp: replies still due after the dot */
 	bool lmtp_multi;
 	bool idling, got_exists, is_deliverer;
@@ -543,9 +546,10 @@ static void close_cb(uv_handle_t *h)
 		return;
 	}
 	if (c->restart && !stopping &&
-	    !(opt.count && c->proto != P_LMTP && sessions_started >= opt.count))
+	    !(opt.count && c->proto != P_LMTP && sessions_started >= opt.count) &&
+	    !(opt.per_client && c->sessions >= opt.per_client))
 		client_start(c);
-	else if (!stopping && opt.count) {
+	else if (!stopping && (opt.count || opt.per_client)) {
 		bool any = false;
 		for (int i = 0; i < nclients && !any; i++)
 			any = clients[i]->active;
@@ -1265,8 +1269,10 @@ static void client_start(struct client *c)
 	c->sub = 0;
 	c->step = ST_GREETING;
 	c->t_session = now_ns();
-	if (c->proto != P_LMTP)
+	if (c->proto != P_LMTP) {
 		sessions_started++;
+		c->sessions++;
+	}
 	int user_no = opt.mode == M_IDLE ? 1 : (c->id % opt.users) + 1;
 	if (c->is_deliverer)
 		expand(c->user, sizeof(c->user), opt.rcpt_fmt, 1);
@@ -1565,6 +1571,7 @@ static void usage(void)
 		"  --tls              implicit TLS\n"
 		"  --clients N        concurrent clients (idle: sessions)\n"
 		"  --duration S | --count N   run length (sessions or deliveries)\n"
+		"  --per-client N     each client runs N sessions, then stops\n"
 		"  --timeout S        hard limit\n"
 		"  --users N --user-fmt FMT --pass P   user names (FMT: %%d = 1..N)\n"
 		"  --rcpt-fmt FMT     lmtp/idle recipient\n"
@@ -1639,6 +1646,7 @@ int main(int argc, char **argv)
 		else if (ARG("--clients")) opt.clients = atoi(v);
 		else if (ARG("--duration")) opt.duration = atof(v);
 		else if (ARG("--count")) opt.count = atol(v);
+		else if (ARG("--per-client")) opt.per_client = atol(v);
 		else if (ARG("--timeout")) opt.timeout = atof(v);
 		else if (ARG("--step-timeout")) opt.step_timeout = atof(v);
 		else if (ARG("--max-errors")) opt.max_errors = atol(v);
@@ -1661,7 +1669,9 @@ int main(int argc, char **argv)
 #undef ARG
 	}
 	if (opt.clients < 1 || opt.clients > 1000000 || opt.users < 1 ||
-	    (opt.duration <= 0 && opt.count <= 0 && opt.mode != M_IDLE) ||
+	    (opt.duration <= 0 && opt.count <= 0 && opt.per_client <= 0 &&
+	     opt.mode != M_IDLE) ||
+	    (opt.per_client > 0 && opt.mode == M_LMTP) ||
 	    opt.ramp < 1 || opt.min_size < 64 || opt.max_size < opt.min_size ||
 	    opt.max_size > (256l << 20))
 		usage();
