@@ -5,8 +5,8 @@
  * .literal hook decides on each literal before the client sends it
  * (size against [limits] max_literal, the mailbox, the append-opts in
  * front of it), the .chunk hook streams the bytes into a store spool
- * (CRLF-normalised, and through the MIME parser so FETCH finds its cached
- * parse result), and the handler runs once the line is complete and
+ * (CRLF-normalised; the spool parses the MIME structure on the way and
+ * the store keeps it, so FETCH does not parse), and the handler runs once the line is complete and
  * appends every message in one store_append (all or nothing) on a worker.
  */
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #include "config.h"
 #include "crlf.h"
 #include "imapdate.h"
-#include "mime.h"
 #include "seqset.h"
 #include "session.h"
 #include "write.h"
@@ -28,9 +27,8 @@
 #define APPEND_MAX_MESSAGES 1000
 
 struct append_msg {
-	struct store_spool *spool;
-	struct mime_parser *mp;
-	struct buf blob;   /* serialised MIME tree */
+	struct store_spool *spool; /* also parses the MIME structure, which
+				      store_append keeps (store.h) */
 	bool binary;       /* literal8: stored as sent */
 	bool prev_cr;
 	uint32_t flags;
@@ -50,7 +48,6 @@ struct append_ctx {
 	struct buf tmp;
 	/* worker results */
 	struct store_append_req *reqs;
-	struct store_blob *blobs;
 	struct store_append_res *res;
 	int rc;
 };
@@ -61,15 +58,9 @@ static void append_cleanup(struct imap_cmd *cmd)
 
 	for (size_t i = 0; i < c->n; i++) {
 		store_spool_free(&c->msgs[i].spool);
-		if (c->msgs[i].mp) {
-			struct mime_part *t = mime_parser_finish(&c->msgs[i].mp);
-			mime_part_free(&t);
-		}
-		buf_release(&c->msgs[i].blob);
 	}
 	free(c->msgs);
 	free(c->reqs);
-	free(c->blobs);
 	free(c->res);
 	buf_release(&c->tmp);
 	store_unref(&c->st);
@@ -230,11 +221,9 @@ enum imap_literal_action imap_append_literal(struct imap_cmd *cmd,
 		c->msgs = xrealloc(c->msgs, c->cap * sizeof(*c->msgs));
 	}
 	m.spool = store_spool_new();
-	m.mp = mime_parser_new(NULL);
 	/* a UTF8 literal8 is a message with 8-bit headers: stored as sent
 	 * but with CRLF line ends like any message */
 	m.binary = li->binary && !utf8;
-	buf_init(&m.blob);
 	c->msgs[c->n++] = m;
 	c->next_arg = after;
 	return IMAP_LITERAL_STREAM;
@@ -261,7 +250,6 @@ void imap_append_chunk(struct imap_cmd *cmd, const char *data, size_t len,
 		c->spool_failed = true;
 		return;
 	}
-	mime_parser_feed(m->mp, data, len);
 }
 
 static void append_work(struct imap_cmd *cmd)
@@ -323,27 +311,16 @@ enum imap_cmd_result imap_cmd_append(struct imap_cmd *cmd)
 		return imap_reply_store_err(cmd, &c->err, "APPEND");
 
 	c->reqs = xcalloc(c->n, sizeof(*c->reqs));
-	c->blobs = xcalloc(c->n, sizeof(*c->blobs));
 	c->res = xcalloc(c->n, sizeof(*c->res));
 	for (size_t i = 0; i < c->n; i++) {
 		struct append_msg *m = &c->msgs[i];
-		struct mime_part *tree = mime_parser_finish(&m->mp);
 
-		mime_serialize(tree, &m->blob);
-		mime_part_free(&tree);
-		c->blobs[i].name = MIME_BLOB_NAME;
-		c->blobs[i].data = m->blob.data;
-		c->blobs[i].len = m->blob.len;
 		c->reqs[i].mailbox_id = c->mb.id;
 		c->reqs[i].spool = m->spool;
 		c->reqs[i].flags = m->flags;
 		c->reqs[i].keywords = m->keywords;
 		c->reqs[i].internaldate = m->date;
 		c->reqs[i].tzoff = m->tzoff;
-		/* a binary literal may hold bare LFs: the tree's offsets are
-		 * of the stored bytes either way */
-		c->reqs[i].blobs = &c->blobs[i];
-		c->reqs[i].nblobs = 1;
 	}
 	return imap_cmd_work(cmd, append_work, append_done);
 }

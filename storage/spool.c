@@ -1,6 +1,9 @@
 /* spool.c - a message's bytes gathered before the write transaction: in
  * memory up to SPOOL_MEM_MAX, then in an unlinked file under data_dir/tmp
- * (gone by itself whatever happens to the process). */
+ * (gone by itself whatever happens to the process). The bytes also go
+ * through core/mime's streaming parser as they are written, so every
+ * way in (LMTP, tandem-deliver, APPEND, imports) gets the message's
+ * MIME structure without reading the bytes again (store_spool_mime). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mime.h"
 #include "store-private.h"
 #include "xalloc.h"
 
@@ -17,6 +21,11 @@ struct store_spool {
 	struct buf mem;
 	int fd; /* -1 while in memory */
 	uint64_t size;
+	/* the parse of the bytes so far; once store_spool_mime has ended
+	 * it, mime holds the serialised tree (mime_ok) */
+	struct mime_parser *mp;
+	struct buf mime;
+	bool mime_ok;
 };
 
 struct store_spool *store_spool_new(void)
@@ -24,7 +33,19 @@ struct store_spool *store_spool_new(void)
 	struct store_spool *sp = xcalloc(1, sizeof(*sp));
 
 	sp->fd = -1;
+	sp->mp = mime_parser_new(NULL);
 	return sp;
+}
+
+const struct buf *store_spool_mime(struct store_spool *sp)
+{
+	if (sp->mp) {
+		struct mime_part *tree = mime_parser_finish(&sp->mp);
+		mime_serialize(tree, &sp->mime);
+		mime_part_free(&tree);
+		sp->mime_ok = true;
+	}
+	return sp->mime_ok ? &sp->mime : NULL;
 }
 
 static int spool_to_file(struct store_spool *sp, struct store_err *err)
@@ -75,6 +96,10 @@ static int spool_to_file(struct store_spool *sp, struct store_err *err)
 int store_spool_write(struct store_spool *sp, const void *p, size_t n,
 		      struct store_err *err)
 {
+	if (sp->mp)
+		mime_parser_feed(sp->mp, p, n);
+	else
+		sp->mime_ok = false; /* bytes after the parse ended */
 	if (sp->fd < 0 && sp->mem.len + n > SPOOL_MEM_MAX &&
 	    spool_to_file(sp, err) < 0)
 		return -1;
@@ -137,5 +162,10 @@ void store_spool_free(struct store_spool **spp)
 	if (sp->fd >= 0)
 		close(sp->fd);
 	buf_release(&sp->mem);
+	if (sp->mp) {
+		struct mime_part *tree = mime_parser_finish(&sp->mp);
+		mime_part_free(&tree);
+	}
+	buf_release(&sp->mime);
 	free(sp);
 }

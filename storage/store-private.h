@@ -132,6 +132,11 @@ int store_quota_check_append(struct store *s,
 			     const struct store_append_req *rq, size_t n,
 			     struct store_err *err);
 
+/* spool.c: ends the parse of the spooled bytes (the first call) and
+ * returns the serialised MIME tree (mime_serialize), owned by the spool;
+ * NULL when bytes were written after an earlier call. */
+const struct buf *store_spool_mime(struct store_spool *sp);
+
 /* message.c */
 void store_msg_ids(int64_t body_id, char *emailid, char *threadid);
 

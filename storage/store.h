@@ -250,8 +250,8 @@ ssize_t store_body_peek(struct store_body *b, uint64_t offset,
 			const char **p_r, struct store_err *err);
 void store_body_close(struct store_body **b);
 
-/* Named opaque blobs per body (the IMAP front end caches its parsed
- * BODYSTRUCTURE/ENVELOPE here). Returns 0 and fills out, or -1 (NOTFOUND
+/* Named opaque blobs per body: MIME_BLOB_NAME (core/mime.h) holds the
+ * parsed MIME structure, filled by store_append (see store_spool_new). Returns 0 and fills out, or -1 (NOTFOUND
  * when absent). */
 int store_blob_get(struct store *s, int64_t body_id, const char *name,
 		   struct buf *out, struct store_err *err);
@@ -265,7 +265,12 @@ int store_meta_get(struct store *s, const char *key, struct buf *out,
 /* A spool gathers a message's bytes before the write transaction, so no
  * transaction stays open while the network trickles bytes in: up to
  * 256 KiB in memory, beyond that in an unlinked temporary file under
- * data_dir/tmp. */
+ * data_dir/tmp. The bytes also go through core/mime's parser as they are
+ * written; store_append keeps the result (mime_serialize) as the new
+ * body's blob MIME_BLOB_NAME unless the request brings a blob of that
+ * name, so readers (IMAP ENVELOPE, BODYSTRUCTURE) need not parse the
+ * body. Bodies stored before that have no such blob: readers parse them
+ * on demand and may store it (store_blob_set). */
 struct store_spool;
 struct store_spool *store_spool_new(void);
 int store_spool_write(struct store_spool *sp, const void *p, size_t n,

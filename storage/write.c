@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mime.h"
 #include "store-private.h"
 #include "xalloc.h"
 
@@ -460,10 +461,20 @@ static int append_one(struct store *s, const struct store_append_req *rq,
 		return -1;
 	if (body_insert(s, rq->spool, &body_id, &size, chunk, err) < 0)
 		return -1;
-	for (size_t i = 0; i < rq->nblobs; i++)
+	bool have_mime = false;
+	for (size_t i = 0; i < rq->nblobs; i++) {
 		if (blob_put(s, body_id, rq->blobs[i].name, rq->blobs[i].data,
 			     rq->blobs[i].len, err) < 0)
 			return -1;
+		have_mime |= strcmp(rq->blobs[i].name, MIME_BLOB_NAME) == 0;
+	}
+	/* the MIME structure the spool parsed on the way in: readers then
+	 * never parse this body (store.h, store_spool_new) */
+	const struct buf *mime = store_spool_mime(rq->spool);
+	if (!have_mime && mime &&
+	    blob_put(s, body_id, MIME_BLOB_NAME, mime->data, mime->len,
+		     err) < 0)
+		return -1;
 	kw_apply(NULL, STORE_FLAGS_REPLACE, rq->keywords, kw);
 	st = W(sql_msg_insert);
 	if (st) {
@@ -506,6 +517,10 @@ int store_append(struct store *s, const struct store_append_req *rq,
 	struct buf kw = BUF_INIT;
 	int rc = -1;
 
+	/* end the parses before the write lock is taken */
+	for (size_t i = 0; i < n; i++)
+		if (rq[i].spool)
+			(void)store_spool_mime(rq[i].spool);
 	if (store_wtx_begin(s, err) < 0)
 		goto out;
 	if (store_quota_check_append(s, rq, n, err) < 0) {
