@@ -69,18 +69,116 @@ static void msg_fix(struct msg_row *r, const struct buf *strs,
 		r->uidl_off == SIZE_MAX ? NULL : strs->data + r->uidl_off;
 }
 
+/* The fast way: the UIDs are [lo, hi] less the UIDs expunged between
+ * them, whenever that many are left as the mailbox's message counter
+ * says. UIDs are never reused, so no expunged UID is in the mailbox and
+ * the UIDs are a subset of that difference; equal counts make them the
+ * same set. When the history was pruned, or an import skipped UIDs, the
+ * counts differ and the caller scans. Reads the mailbox row, two index
+ * ends and at most the gaps (no more than the messages) of the history,
+ * all in the caller's read transaction. Returns 1 when done, 0 when the
+ * caller must scan, -1 on error. */
+static int uids_from_history(struct store *s, int64_t mailbox_id,
+			     uint32_t **uids_r, uint32_t *n_r,
+			     struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT messages,"
+			     " (SELECT min(uid) FROM message WHERE mailbox_id = ?1),"
+			     " (SELECT max(uid) FROM message WHERE mailbox_id = ?1)"
+			     " FROM mailbox WHERE id = ?1");
+	uint32_t *v = NULL, *gap = NULL, ngap = 0, n, lo, hi;
+	uint64_t span;
+	int rc;
+
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return 1; /* no such mailbox: no UIDs */
+		goto fail;
+	}
+	n = (uint32_t)sqlite3_column_int64(st, 0);
+	lo = (uint32_t)sqlite3_column_int64(st, 1);
+	hi = (uint32_t)sqlite3_column_int64(st, 2);
+	bool empty = sqlite3_column_type(st, 1) == SQLITE_NULL;
+	sqlite3_reset(st);
+	if (empty)
+		return n == 0 ? 1 : 0;
+	span = (uint64_t)hi - lo + 1;
+	if (n == 0 || span < n || span - n > n)
+		return 0; /* counters off, or more gaps than messages */
+	if (span > n) {
+		uint32_t want = (uint32_t)(span - n);
+		st = R("SELECT uid FROM expunged WHERE mailbox_id = ?"
+		       " AND uid > ? AND uid < ? ORDER BY uid LIMIT ?");
+		if (!st)
+			goto fail;
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_int64(st, 2, lo);
+		sqlite3_bind_int64(st, 3, hi);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)want + 1);
+		gap = xmalloc(((size_t)want + 1) * sizeof(*gap));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			gap[ngap++] = (uint32_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			free(gap);
+			goto fail;
+		}
+		if (ngap != want) {
+			free(gap);
+			return 0;
+		}
+	}
+	v = xmalloc((size_t)n * sizeof(*v));
+	uint32_t k = 0, g = 0;
+	for (uint64_t u = lo; u <= hi; u++) {
+		if (g < ngap && gap[g] == u) {
+			g++;
+			continue;
+		}
+		v[k++] = (uint32_t)u;
+	}
+	free(gap);
+	if (k != n) { /* cannot happen with gaps inside (lo, hi) */
+		free(v);
+		return 0;
+	}
+	*uids_r = v;
+	*n_r = n;
+	return 1;
+fail:
+	store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "uids");
+	return -1;
+}
+
 int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 		   uint32_t *n_r, struct store_err *err)
 {
-	sqlite3_stmt *st = R("SELECT uid FROM message WHERE mailbox_id = ?"
-			     " ORDER BY uid");
+	bool own_tx = sqlite3_get_autocommit(s->rd) != 0;
 	uint32_t *v = NULL, n = 0, cap = 0;
+	sqlite3_stmt *st;
 	int rc;
 
 	*uids_r = NULL;
 	*n_r = 0;
+	/* one snapshot for the counter, the ends and the history */
+	if (own_tx)
+		store_read_begin(s);
+	rc = uids_from_history(s, mailbox_id, uids_r, n_r, err);
+	if (rc != 0) {
+		if (own_tx)
+			store_read_end(s);
+		return rc < 0 ? -1 : 0;
+	}
+	st = R("SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid");
 	if (!st) {
 		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "uids");
+		if (own_tx)
+			store_read_end(s);
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -92,6 +190,8 @@ int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
 	}
 	sqlite3_reset(st);
+	if (own_tx)
+		store_read_end(s);
 	if (rc != SQLITE_DONE) {
 		store_err_sqlite(err, s->rd, rc, "uids");
 		free(v);

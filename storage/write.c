@@ -191,14 +191,14 @@ static void kw_apply(const char *cur, enum store_flag_op op, const char *arg,
 
 struct wmb {
 	int64_t id;
-	uint32_t uidvalidity, uidnext, messages, first_recent_uid;
+	uint32_t uidvalidity, uidnext, messages, first_recent_uid, deleted;
 };
 
 static const char sql_wmb_by_id[] =
-	"SELECT id, uidvalidity, uidnext, messages, first_recent_uid"
+	"SELECT id, uidvalidity, uidnext, messages, first_recent_uid, deleted"
 	" FROM mailbox WHERE id = ?";
 static const char sql_wmb_by_name[] =
-	"SELECT id, uidvalidity, uidnext, messages, first_recent_uid"
+	"SELECT id, uidvalidity, uidnext, messages, first_recent_uid, deleted"
 	" FROM mailbox WHERE name = ?";
 
 static int wmb_get(struct store *s, int64_t id, const char *name,
@@ -230,6 +230,7 @@ static int wmb_get(struct store *s, int64_t id, const char *name,
 		mb->uidnext = (uint32_t)sqlite3_column_int64(st, 2);
 		mb->messages = (uint32_t)sqlite3_column_int64(st, 3);
 		mb->first_recent_uid = (uint32_t)sqlite3_column_int64(st, 4);
+		mb->deleted = (uint32_t)sqlite3_column_int64(st, 5);
 		sqlite3_reset(st);
 		return 0;
 	}
@@ -897,8 +898,17 @@ static int expunge_tx(struct store *s, int64_t mailbox_id,
 		*count_r = 0;
 	if (store_wtx_begin(s, err) < 0)
 		return -1;
-	if (wmb_get(s, mailbox_id, NULL, &mb, err) < 0 ||
-	    walk(s, mailbox_id, uids, UINT32_MAX, expunge_one, c, err) < 0 ||
+	if (wmb_get(s, mailbox_id, NULL, &mb, err) < 0) {
+		store_wtx_rollback(s);
+		return -1;
+	}
+	/* CLOSE / EXPUNGE with no \Deleted message: nothing to walk (the
+	 * counter is kept in every write) */
+	if (!uids && c->filter == EXPUNGE_DELETED && mb.deleted == 0) {
+		store_wtx_rollback(s);
+		return 0;
+	}
+	if (walk(s, mailbox_id, uids, UINT32_MAX, expunge_one, c, err) < 0 ||
 	    delta_apply(s, mailbox_id, &c->d, err) < 0 ||
 	    (c->count && expunged_prune(s, mailbox_id, c->now, err) < 0)) {
 		store_wtx_rollback(s);

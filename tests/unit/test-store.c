@@ -831,6 +831,78 @@ static void test_expunge_horizon(void)
 	store_unref(&s);
 }
 
+/* ---- the UID list of a mailbox (store_uids_get) -------------------- */
+
+/* store_uids_get must equal the UIDs an iterator sees, whatever path it
+ * takes (dense, ends and history, or a scan). Returns the count. */
+static uint32_t check_uids(struct store *s, int64_t mailbox_id)
+{
+	struct store_err err;
+	struct store_msg m;
+	uint32_t *v, n, k = 0;
+	struct store_msg_iter *it;
+
+	CHECK(store_uids_get(s, mailbox_id, &v, &n, &err) == 0);
+	it = store_msg_iter_begin(s, mailbox_id, 1, UINT32_MAX, 0);
+	while (store_msg_iter_next(it, &m)) {
+		CHECK(k < n && v[k] == m.uid);
+		k++;
+	}
+	CHECK(store_msg_iter_end(&it, &err) == 0);
+	CHECK(k == n);
+	free(v);
+	return n;
+}
+
+static void test_uids(void)
+{
+	struct store *s;
+	struct store_err err;
+	struct store_mailbox mb;
+	struct store_uid_range r[] = {{3, 4}, {7, 7}}, ends[] = {{1, 1}, {10, 10}};
+	struct store_uidset gaps = {r, 2}, both = {ends, 2};
+	struct store_append_req rq = {0};
+	struct store_append_res res;
+	uint32_t count, *v, n;
+	char *path;
+	sqlite3 *db;
+
+	CHECK(store_open("kate", true, &s, &err) == 0);
+	CHECK(store_mailbox_get(s, "INBOX", &mb, &err) == 0);
+	CHECK(store_uids_get(s, mb.id, &v, &n, &err) == 0 && n == 0 && !v);
+	for (int i = 0; i < 10; i++)
+		append(s, "INBOX", "m\r\n", 3, 0, NULL);
+	CHECK(check_uids(s, mb.id) == 10);
+	CHECK(store_expunge(s, mb.id, &gaps, false, &count, &err) == 0 &&
+	      count == 3);
+	CHECK(check_uids(s, mb.id) == 7);
+	CHECK(store_expunge(s, mb.id, &both, false, &count, &err) == 0 &&
+	      count == 2);
+	CHECK(check_uids(s, mb.id) == 5); /* 2 5 6 8 9 */
+	store_unref(&s);
+
+	/* a pruned history: the counts differ, the rows are scanned */
+	path = xasprintf("%s/mail/kate/store.db", tmpdir);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "DELETE FROM expunged WHERE uid = 4", NULL,
+			   NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	CHECK(store_open("kate", false, &s, &err) == 0);
+	CHECK(check_uids(s, mb.id) == 5);
+	/* an import that skips UIDs 11..19: not in the history */
+	rq.mailbox = "INBOX";
+	rq.spool = spool_of("i\r\n", 3);
+	rq.uid = 20;
+	CHECK(store_append(s, &rq, 1, &res, &err) == 0 && res.uid == 20);
+	store_spool_free(&rq.spool);
+	CHECK(check_uids(s, mb.id) == 6);
+	/* a mailbox id that does not exist has no UIDs */
+	CHECK(store_uids_get(s, 9999, &v, &n, &err) == 0 && n == 0);
+	check_clean(s);
+	store_unref(&s);
+}
+
 /* ---- change feed, in process ---------------------------------------- */
 
 static int fired;
@@ -898,6 +970,7 @@ int main(void)
 	test_locks();
 	test_check_detects();
 	test_expunge_horizon();
+	test_uids();
 	test_watch();
 	test_huge();
 	cmd = xasprintf("rm -rf %s", tmpdir);
