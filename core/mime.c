@@ -888,6 +888,24 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t n)
 		size_t keep = LINE_KEEP - p->line_len;
 		bool cr = false;
 
+		/* A whole body line not starting with '-' is no boundary
+		 * (RFC 2046 5.1.1) and no header: only its break counts, as
+		 * process_line would count it (most of a message's bytes) */
+		if (lf != NULL && p->off == p->line_start && d[0] != '-' &&
+		    p->stack[p->depth - 1].state != F_HDR) {
+			cr = take >= 2 && d[take - 2] == '\r';
+			p->off += take;
+			p->prev_byte = '\n';
+			p->lf++;
+			p->bare += !cr;
+			p->prev_eol = cr ? 2 : 1;
+			p->prev_bare = !cr;
+			p->line_start = p->off;
+			d += take;
+			n -= take;
+			continue;
+		}
+
 		if (keep > take)
 			keep = take;
 		memcpy(p->line + p->line_len, d, keep);

@@ -16,9 +16,11 @@
  *      resumes on LOWAT, so memory per connection does not depend on the
  *      message size.
  * ENVELOPE, BODY, BODYSTRUCTURE and the sections need the MIME tree: it
- * is read from the store's blob MIME_BLOB_NAME of the body, or computed
- * by streaming the body through core/mime and then cached in that blob by
- * a detached worker job (so the next FETCH does not parse again).
+ * is read from the store's blob MIME_BLOB_NAME of the body, which the
+ * store keeps from the message's arrival (store_append); a body stored
+ * before that has none: its tree is computed by streaming the body
+ * through core/mime and then kept in that blob by a detached worker job
+ * (so the next FETCH does not parse again).
  */
 #include <stdio.h>
 #include <stdlib.h>
