@@ -24,6 +24,7 @@ enum key_type {
 	K_PLAINTEXT,
 	K_DELMODE,
 	K_LOGTARGET, /* stderr | syslog */
+	K_WORKERS,   /* "auto" (0) or 1..256 */
 };
 
 struct key {
@@ -44,6 +45,7 @@ static const struct key keys[] = {
 	{"server", "log", K_LOGTARGET, O(log_syslog), 0, 0, "stderr (journald) or syslog"},
 	{"server", "hostname", K_STR, O(hostname), 0, 0, "name used in greetings and Received: lines"},
 	{"server", "control_dir", K_STR, O(control_dir), 0, 0, "directory of the daemons' control sockets (empty: DATA_DIR/control)"},
+	{"server", "workers", K_WORKERS, O(workers), 1, 256, "processes serving connections: auto (one per online CPU) or 1..256"},
 	{"server", "metrics_listen", K_STR, O(metrics_listen), 0, 0, "host:port of the Prometheus metrics endpoint, imapd on port, pop3d port+1, lmtpd port+2 (empty: off)"},
 	{"tls", "cert", K_STR, O(tls_cert), 0, 0, "PEM certificate chain (empty: no TLS)"},
 	{"tls", "key", K_STR, O(tls_key), 0, 0, "PEM private key"},
@@ -93,6 +95,7 @@ void config_init(struct config *cfg)
 	cfg->hostname = xstrdup("localhost");
 	cfg->control_dir = xstrdup("");
 	cfg->metrics_listen = xstrdup("");
+	cfg->workers = 1;
 	cfg->tls_cert = xstrdup("");
 	cfg->tls_key = xstrdup("");
 	/* TLS 1.2 and 1.3 only; AEAD ciphers with forward-secret key exchange. */
@@ -216,6 +219,21 @@ static int apply(struct config *cfg, const struct key *k, const char *v,
 		} else {
 			*(size_t *)p = n;
 		}
+		return 0;
+	case K_WORKERS:
+		if (!strcasecmp(v, "auto")) {
+			*(unsigned *)p = 0;
+			return 0;
+		}
+		if (parse_ulong(v, false, &n) < 0)
+			break;
+		if (n < k->min || n > k->max) {
+			buf_printf(why, "%s.%s: %s is out of range (auto or "
+					"%lu..%lu)", k->section, k->name, v,
+				   k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)p = (unsigned)n;
 		return 0;
 	case K_DAYS:
 		if (!strcasecmp(v, "never")) {
@@ -368,6 +386,12 @@ void config_dump(const struct config *cfg, struct buf *out)
 			break;
 		case K_LOGTARGET:
 			buf_append_str(out, *(const bool *)p ? "syslog" : "stderr");
+			break;
+		case K_WORKERS:
+			if (*(const unsigned *)p == 0)
+				buf_append_str(out, "auto");
+			else
+				buf_printf(out, "%u", *(const unsigned *)p);
 			break;
 		}
 		buf_append_c(out, '\n');

@@ -35,6 +35,7 @@ struct config {
 	char *hostname;     /* greeting and Received: lines */
 	char *control_dir;    /* tandemctl who/kick/stats sockets; "" = data_dir/control */
 	char *metrics_listen; /* host:port of the metrics endpoint; "" = off */
+	unsigned workers;     /* worker processes; 0 = auto (online CPUs) */
 
 	/* [tls] */
 	char *tls_cert, *tls_key, *tls_priority;

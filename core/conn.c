@@ -34,6 +34,7 @@
 #include "config.h"
 #include "control.h"
 #include "log.h"
+#include "shared.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -61,7 +62,6 @@
 #define LINGER_MS 2000
 #define MAX_LISTEN_ITEMS 32
 #define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
-#define IP_BUCKETS 65536
 #define Q_NEXT 1
 #define Q_PASS 2
 #define Z_CHUNK 16384     /* deflate/inflate step; plaintext queued before
@@ -160,17 +160,14 @@ struct listener {
 		uv_pipe_t pipe;
 	} h;
 	bool tls, is_unix;
+	bool held;     /* fds opened, not yet in a loop (workers) */
 	int port;
 	char *path;
 	conn_accept_cb *cb;
 	void *arg;
 	struct listener *next;
-};
-
-struct ipcount {
-	struct ipcount *next;
-	unsigned count;
-	char ip[];
+	int fds[SHARED_WORKERS_MAX]; /* held: one per worker, or one shared */
+	unsigned nfds;
 };
 
 static struct {
@@ -185,12 +182,12 @@ static struct {
 	uv_timer_t trim;         /* TRIM_IDLE_MS after the last close */
 	bool trim_init;
 	struct listener *listeners, **ltail;
+	unsigned workers;        /* conn_listen_workers; 0/1 = listen now */
 	bool stopping;           /* conn_close_all was called */
 	struct tls_creds *creds; /* current; NULL = TLS off */
 	gnutls_datum_t ticket_key; /* session tickets (RFC 5077, 8446 4.6.1):
 				    * reconnecting clients skip the full
 				    * handshake; made once per process */
-	struct ipcount *ips[IP_BUCKETS];
 	char scratch[4096];      /* linger reads land here */
 } g = {
 	.high = 64 * 1024,
@@ -206,41 +203,15 @@ static int z_dispatch(struct conn *c);
 
 /* ---- per-IP table ---------------------------------------------------- */
 
-static unsigned ip_hash(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % IP_BUCKETS;
-}
-
+/* The counts are the daemon's, over every worker (core/shared.h). */
 static void ip_add(const char *ip, int delta)
 {
-	struct ipcount **pp = &g.ips[ip_hash(ip)], *e;
-
-	for (; (e = *pp) != NULL; pp = &e->next)
-		if (strcmp(e->ip, ip) == 0)
-			break;
-	if (e == NULL) {
-		assert(delta > 0);
-		e = xcalloc(1, sizeof(*e) + strlen(ip) + 1);
-		strcpy(e->ip, ip);
-		*pp = e;
-	}
-	e->count += (unsigned)delta;
-	if (e->count == 0) {
-		*pp = e->next;
-		free(e);
-	}
+	shared_count_add(SHARED_IP, ip, delta);
 }
 
 unsigned conn_count_for_ip(const char *rip)
 {
-	for (struct ipcount *e = g.ips[ip_hash(rip)]; e; e = e->next)
-		if (strcmp(e->ip, rip) == 0)
-			return e->count;
-	return 0;
+	return shared_count_get(SHARED_IP, rip);
 }
 
 unsigned conn_count(void)
@@ -1410,15 +1381,13 @@ static void listener_free_cb(uv_handle_t *h)
 	free(l);
 }
 
-static int listen_tcp(uv_loop_t *loop, const struct listen_item *it,
-		      bool tls, conn_accept_cb *cb, void *arg,
-		      struct buf *err)
+/* The address of a host:port listen item; -1 with err set. */
+static int resolve(const struct listen_item *it, struct sockaddr_storage *ss,
+		   struct buf *err)
 {
 	struct addrinfo hints, *res = NULL;
-	struct listener *l;
-	struct sockaddr_storage ss;
 	const char *host = it->host;
-	int r, len;
+	int r;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -1432,15 +1401,151 @@ static int listen_tcp(uv_loop_t *loop, const struct listen_item *it,
 			   host, gai_strerror(r));
 		return -1;
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, res->ai_addr, res->ai_addrlen);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)it->port);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)it->port);
 	else
-		((struct sockaddr_in6 *)&ss)->sin6_port =
+		((struct sockaddr_in6 *)ss)->sin6_port =
 			htons((uint16_t)it->port);
+	return 0;
+}
 
+static int sa_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET
+			     ? ((const struct sockaddr_in *)ss)->sin_port
+			     : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* A bound TCP socket (listening when listen_too), SO_REUSEPORT when
+ * reuseport; the fd or -errno. */
+static int tcp_fd(const struct sockaddr_storage *ss, bool reuseport,
+		  bool listen_too)
+{
+	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6);
+	int one = 1, r;
+	int fd = socket(ss->ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				     sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    (listen_too && listen(fd, LISTEN_BACKLOG) < 0)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Workers: one SO_REUSEPORT socket per worker on the same address, so
+ * the kernel spreads the connections over the workers. A plain bind
+ * first: it fails when anyone (another daemon, or another Tandem with
+ * its own SO_REUSEPORT group) has the port, as a single socket would,
+ * and it picks the port of a ":0" listener for the whole group. */
+static int listen_tcp_held(const struct listen_item *it, bool tls,
+			   conn_accept_cb *cb, void *arg, struct buf *err)
+{
+	struct sockaddr_storage ss;
+	struct listener *l;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	if (resolve(it, &ss, err) < 0)
+		return -1;
+	fd = tcp_fd(&ss, false, false);
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		fd = -errno;
+	if (fd < 0) {
+		bool any6 = ss.ss_family == AF_INET6 &&
+			    IN6_IS_ADDR_UNSPECIFIED(
+				    &((struct sockaddr_in6 *)&ss)->sin6_addr);
+
+		if (any6 && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
+			log_warn(NULL, "no IPv6 here, not listening on "
+				 "[::]:%d", it->port);
+			return 0;
+		}
+		buf_printf(err, "cannot listen on %s%s%s:%d: %s",
+			   ss.ss_family == AF_INET6 ? "[" : "", it->host,
+			   ss.ss_family == AF_INET6 ? "]" : "", it->port,
+			   strerror(-fd));
+		return -1;
+	}
+	close(fd);
+	l = listener_new(tls, cb, arg);
+	l->held = true;
+	l->port = sa_port(&ss);
+	for (unsigned i = 0; i < g.workers; i++) {
+		fd = tcp_fd(&ss, true, true);
+		if (fd < 0) {
+			buf_printf(err, "cannot listen on %s:%d (worker %u): "
+				   "%s", it->host, l->port, i, strerror(-fd));
+			while (l->nfds)
+				close(l->fds[--l->nfds]);
+			free(l);
+			return -1;
+		}
+		l->fds[l->nfds++] = fd;
+	}
+	listener_add(l);
+	return 0;
+}
+
+/* Workers: one unix socket, accepted on by every worker. */
+static int listen_unix_held(const struct listen_item *it, bool tls,
+			    conn_accept_cb *cb, void *arg, struct buf *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct listener *l;
+	struct stat st;
+	int fd;
+
+	if (strlen(it->path) >= sizeof(sa.sun_path)) {
+		buf_printf(err, "cannot listen on unix:%s: path too long",
+			   it->path);
+		return -1;
+	}
+	strcpy(sa.sun_path, it->path);
+	if (lstat(it->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(it->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		buf_printf(err, "cannot listen on unix:%s: %s", it->path,
+			   strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	chmod(it->path, 0666);
+	l = listener_new(tls, cb, arg);
+	l->held = true;
+	l->is_unix = true;
+	l->path = xstrdup(it->path);
+	l->fds[l->nfds++] = fd;
+	listener_add(l);
+	return 0;
+}
+
+static int listen_tcp(uv_loop_t *loop, const struct listen_item *it,
+		      bool tls, conn_accept_cb *cb, void *arg,
+		      struct buf *err)
+{
+	struct listener *l;
+	struct sockaddr_storage ss;
+	int r, len;
+
+	if (resolve(it, &ss, err) < 0)
+		return -1;
 	l = listener_new(tls, cb, arg);
 	uv_tcp_init(loop, &l->h.tcp);
 	r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
@@ -1522,7 +1627,14 @@ int conn_listen(uv_loop_t *loop, const char *listen, bool tls,
 		return 0;
 	}
 	for (int i = 0; i < n; i++) {
-		int r = items[i].path[0]
+		int r;
+
+		if (g.workers > 1)
+			r = items[i].path[0]
+				? listen_unix_held(&items[i], tls, cb, arg, err)
+				: listen_tcp_held(&items[i], tls, cb, arg, err);
+		else
+			r = items[i].path[0]
 				? listen_unix(loop, &items[i], tls, cb, arg, err)
 				: listen_tcp(loop, &items[i], tls, cb, arg, err);
 		if (r < 0)
@@ -1565,6 +1677,17 @@ int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg)
 			goto next;
 		}
 		l = listener_new(tls, cb, arg);
+		if (g.workers > 1) {
+			/* Every worker accepts on systemd's socket. */
+			l->held = true;
+			l->is_unix = ss.ss_family == AF_UNIX;
+			if (!l->is_unix)
+				l->port = sa_port(&ss);
+			l->fds[l->nfds++] = fd;
+			listener_add(l);
+			count++;
+			goto next;
+		}
 		if (ss.ss_family == AF_UNIX) {
 			l->is_unix = true;
 			uv_pipe_init(loop, &l->h.pipe, 0);
@@ -1613,8 +1736,53 @@ void conn_listen_close_all(void)
 
 	for (; l; l = next) {
 		next = l->next;
+		if (l->held) {
+			while (l->nfds)
+				close(l->fds[--l->nfds]);
+			free(l->path);
+			free(l);
+			continue;
+		}
 		uv_close(&l->h.handle, listener_free_cb);
 	}
 	g.listeners = NULL;
 	g.ltail = &g.listeners;
+}
+
+void conn_listen_workers(unsigned n)
+{
+	assert(g.listeners == NULL && n >= 1 && n <= SHARED_WORKERS_MAX);
+	g.workers = n;
+}
+
+int conn_listen_adopt(uv_loop_t *loop, unsigned worker)
+{
+	for (struct listener *l = g.listeners; l; l = l->next) {
+		int fd, r;
+
+		if (!l->held)
+			continue;
+		fd = l->fds[worker % l->nfds];
+		for (unsigned i = 0; i < l->nfds; i++)
+			if (l->fds[i] != fd)
+				close(l->fds[i]);
+		l->nfds = 0;
+		l->held = false;
+		if (l->is_unix) {
+			uv_pipe_init(loop, &l->h.pipe, 0);
+			r = uv_pipe_open(&l->h.pipe, fd);
+		} else {
+			uv_tcp_init(loop, &l->h.tcp);
+			r = uv_tcp_open(&l->h.tcp, fd);
+		}
+		if (r == 0)
+			r = uv_listen(&l->h.stream, LISTEN_BACKLOG,
+				      on_connection);
+		if (r < 0) {
+			log_error(NULL, "worker %u: listening on fd %d: %s",
+				  worker, fd, uv_strerror(r));
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -80,8 +80,17 @@ int conn_listen(uv_loop_t *loop, const char *listen, bool tls,
 /* Adopts listening sockets passed by systemd (LISTEN_FDS); names from
  * LISTEN_FDNAMES ending in "-tls" are implicit TLS. Returns the count. */
 int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg);
-/* Stops accepting (graceful shutdown). */
+/* Stops accepting (graceful shutdown); closes held sockets too. */
 void conn_listen_close_all(void);
+/* Before the first conn_listen*: n > 1 makes the listeners "held" for n
+ * worker processes (core/daemon.c): each TCP address gets n SO_REUSEPORT
+ * sockets (the kernel spreads connections over them), unix and systemd
+ * sockets one shared socket, all opened and listening but in no loop. */
+void conn_listen_workers(unsigned n);
+/* In worker i after the fork: puts its socket of each held listener
+ * (the i-th, or the shared one) on loop and closes the others in this
+ * process. Returns 0, or -1 (logged) when one cannot be used. */
+int conn_listen_adopt(uv_loop_t *loop, unsigned worker);
 /* The port listener i (in the order opened, from 0) is bound to, so a
  * "127.0.0.1:0" listener can be found (tests); -1 if there is no such
  * listener, 0 for unix sockets. */

@@ -6,8 +6,10 @@
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
+#include "shared.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +25,15 @@
 #define CLIENT_TIMEOUT_MS 10000  /* a client that says nothing goes */
 #define CLIENT_LINGER_MS 2000    /* after the answer, until its EOF */
 
-struct control_counters control_counters;
+static struct control_counts counts_local; /* until core/shared.c */
+struct control_counts *control_counts_p = &counts_local;
 
 static struct {
 	struct control_session *head;
 	unsigned count;
 	uint64_t started_ns; /* uv_hrtime() at control_start */
 	const char *daemon;
+	int pid;
 	uv_pipe_t ctl;
 	uv_tcp_t metrics;
 	bool ctl_open, metrics_open;
@@ -56,6 +60,7 @@ void control_session_add(struct control_session *cs, const char *proto,
 		g.head->prev = cs;
 	g.head = cs;
 	g.count++;
+	shared_sessions_set(g.count);
 	control_counters.connections_total++;
 }
 
@@ -65,8 +70,32 @@ void control_session_login(struct control_session *cs, const char *user)
 	control_counters.logins++;
 }
 
+bool control_user_take(struct control_session *cs, const char *user,
+		       unsigned max)
+{
+	uint64_t h = shared_hash(user);
+
+	assert(!cs->user_counted);
+	if (shared_count_add_hash(SHARED_USER, h, 1) > max) {
+		shared_count_add_hash(SHARED_USER, h, -1);
+		return false;
+	}
+	cs->user_hash = h;
+	cs->user_counted = true;
+	return true;
+}
+
+void control_user_release(struct control_session *cs)
+{
+	if (!cs->user_counted)
+		return;
+	shared_count_add_hash(SHARED_USER, cs->user_hash, -1);
+	cs->user_counted = false;
+}
+
 void control_session_remove(struct control_session *cs)
 {
+	control_user_release(cs);
 	if (cs->conn == NULL)
 		return; /* never added, or removed already */
 	if (cs->prev)
@@ -78,6 +107,7 @@ void control_session_remove(struct control_session *cs)
 	cs->prev = cs->next = NULL;
 	cs->conn = NULL;
 	g.count--;
+	shared_sessions_set(g.count);
 }
 
 unsigned control_session_count(void)
@@ -172,10 +202,12 @@ struct stat_row {
 };
 static size_t stat_rows(struct stat_row *r)
 {
-	const struct control_counters *k = &control_counters;
+	struct control_counts tot, *k = &tot;
+	uint64_t sessions;
 	size_t n = 0;
 
-	r[n++] = (struct stat_row){"connections", g.count};
+	shared_counts_total(&tot, &sessions);
+	r[n++] = (struct stat_row){"connections", sessions};
 	r[n++] = (struct stat_row){"connections_total", k->connections_total};
 	r[n++] = (struct stat_row){"logins", k->logins};
 	r[n++] = (struct stat_row){"auth_failures", k->auth_failures};
@@ -185,6 +217,7 @@ static size_t stat_rows(struct stat_row *r)
 	r[n++] = (struct stat_row){"bytes_in", k->bytes_in};
 	r[n++] = (struct stat_row){"bytes_out", k->bytes_out};
 	r[n++] = (struct stat_row){"uptime", uptime_seconds()};
+	r[n++] = (struct stat_row){"workers", shared_workers()};
 	return n;
 }
 
@@ -214,7 +247,7 @@ void control_answer(const struct control_request *req, const char *daemon,
 			buf_printf(out, "\t%d\t%lld\t%s\t", ci->rport,
 				   (long long)cs->since, ci->tls ? "yes" : "no");
 			put_field(out, mb);
-			buf_append_c(out, '\n');
+			buf_printf(out, "\t%d\n", g.pid ? g.pid : (int)getpid());
 			n++;
 		}
 		buf_printf(out, "OK %u\n", n);
@@ -317,10 +350,12 @@ static void metric(struct buf *out, const char *name, const char *type,
 
 void control_metrics(const char *daemon, struct buf *out)
 {
-	const struct control_counters *k = &control_counters;
+	struct control_counts tot, *k = &tot;
+	uint64_t sessions;
 
+	shared_counts_total(&tot, &sessions);
 	metric(out, "tandem_connections", "gauge",
-	       "Client connections open now.", daemon, NULL, g.count);
+	       "Client connections open now.", daemon, NULL, sessions);
 	metric(out, "tandem_connections_accepted_total", "counter",
 	       "Client connections accepted since start.", daemon, NULL,
 	       k->connections_total);
@@ -345,6 +380,9 @@ void control_metrics(const char *daemon, struct buf *out)
 	metric(out, "tandem_uptime_seconds", "gauge",
 	       "Seconds since the daemon started.", daemon, NULL,
 	       uptime_seconds());
+	metric(out, "tandem_workers", "gauge",
+	       "Worker processes of the daemon.", daemon, NULL,
+	       shared_workers());
 }
 
 /* ---- clients of the control socket and of the metrics listener ---------- */
@@ -609,7 +647,13 @@ static void start_socket(uv_loop_t *loop, const struct config *cfg,
 	struct stat st;
 	int r;
 
-	buf_printf(&path, "%s/%s.sock", dir, daemon);
+	/* Worker 0 (or the only process) has the daemon's name, so tools
+	 * that know one socket per daemon still find one. */
+	if (shared_worker_index() > 0)
+		buf_printf(&path, "%s/%s.w%u.sock", dir, daemon,
+			   shared_worker_index());
+	else
+		buf_printf(&path, "%s/%s.sock", dir, daemon);
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 		log_error(NULL, "control socket: mkdir %s: %s", dir,
 			  strerror(errno));
@@ -707,9 +751,13 @@ void control_start(struct daemon *d, const char *daemon,
 		   unsigned port_offset)
 {
 	g.daemon = daemon;
-	g.started_ns = uv_hrtime();
+	g.pid = (int)getpid();
+	g.started_ns = shared_started_ns() ? shared_started_ns() : uv_hrtime();
 	start_socket(d->loop, &d->cfg, daemon);
-	if (d->cfg.metrics_listen && d->cfg.metrics_listen[0])
+	/* One metrics listener per daemon (the numbers are its totals):
+	 * worker 0's. */
+	if (shared_worker_index() == 0 && d->cfg.metrics_listen &&
+	    d->cfg.metrics_listen[0])
 		start_metrics(d->loop, d->cfg.metrics_listen, port_offset);
 }
 

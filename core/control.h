@@ -2,9 +2,11 @@
  * registry, the counters, the control socket (tandemctl who/kick/stats)
  * and the optional metrics endpoint (Prometheus text format).
  *
- * One daemon per process, all on the loop thread: the registry and the
- * counters are plain process globals, touched without locks (never from a
- * worker thread).
+ * All on the loop thread: the registry is a process global touched
+ * without locks (never from a worker thread). With [server] workers > 1
+ * each worker process has its own registry (its sessions) and its own
+ * control socket; the counters, the session gauge and the per-user table
+ * are daemon totals in shared memory (core/shared.h).
  *
  * A front end embeds a struct control_session in its session and calls
  *     control_session_add(&s->ctl, "imap", c, s, kick_fn, mailbox_fn)
@@ -14,19 +16,22 @@
  * after daemon_ready() (so the socket belongs to the service user).
  *
  * Control protocol (a unix stream socket, CONTROL_DIR/<daemon>.sock, mode
- * 0660): the client sends one line, the daemon answers and closes.
- *     WHO [user]   one line per session (of user, if given):
- *                  "S" TAB proto TAB user TAB rip TAB rport TAB since TAB
- *                  tls TAB mailbox LF, then "OK" SP count LF.
+ * 0660; worker i > 0 of a daemon with workers has <daemon>.w<i>.sock):
+ * the client sends one line, the process answers and closes.
+ *     WHO [user]   one line per session of this process (of user, if
+ *                  given): "S" TAB proto TAB user TAB rip TAB rport TAB
+ *                  since TAB tls TAB mailbox TAB pid LF, then "OK" SP
+ *                  count LF. pid is the serving process.
  *                  user and mailbox are "-" when none; since is a Unix
  *                  time; tls is "yes" or "no". Tabs and control
  *                  characters in fields become '?'.
- *     KICK user    closes each session of user ("* BYE" first in IMAP,
- *                  "-ERR" in POP3): "OK" SP count LF.
+ *     KICK user    closes each session of user in this process ("* BYE"
+ *                  first in IMAP, "-ERR" in POP3): "OK" SP count LF.
  *     STATS        "name" SP value LF per counter (daemon, connections,
  *                  connections_total, logins, auth_failures, commands,
  *                  deliveries_ok, deliveries_failed, bytes_in, bytes_out,
- *                  uptime), then "OK" LF.
+ *                  uptime, workers), then "OK" LF: daemon totals, the
+ *                  same from every worker's socket.
  *     otherwise    "ERR" SP reason LF.
  * Lines end in LF (a CR before it is ignored) and are at most
  * CONTROL_LINE_MAX bytes.
@@ -45,8 +50,12 @@ struct daemon;
 
 #define CONTROL_LINE_MAX 512
 
-/* Every counter since the process started. Loop thread only. */
-struct control_counters {
+/* Every counter since the daemon started. Each process writes its own
+ * set (plain stores, loop thread only): with workers (core/shared.h) the
+ * set lives in the worker's slot of the shared mapping, and STATS and the
+ * metrics show the sum over every worker. Code bumps them through
+ * control_counters, e.g. control_counters.commands++. */
+struct control_counts {
 	uint64_t connections_total; /* sessions registered */
 	uint64_t logins;            /* successful logins */
 	uint64_t auth_failures;     /* refused credentials */
@@ -55,7 +64,8 @@ struct control_counters {
 	uint64_t deliveries_failed; /* LMTP: recipients refused after DATA */
 	uint64_t bytes_in, bytes_out; /* on the wire (TLS included) */
 };
-extern struct control_counters control_counters;
+extern struct control_counts *control_counts_p; /* this process's set */
+#define control_counters (*control_counts_p)
 
 /* Called by KICK on the loop thread: say goodbye if the protocol has a
  * way, then close (conn_close; CONN_CLOSED follows later). */
@@ -73,7 +83,9 @@ struct control_session {
 	control_kick_fn *kick;
 	control_mailbox_fn *mailbox;
 	void *arg;
+	uint64_t user_hash;   /* control_user_take: what to give back */
 	bool kicked;
+	bool user_counted;    /* counted in the daemon's per-user table */
 };
 
 /* Registers a new session (connections_total++). kick and mailbox may be
@@ -84,7 +96,19 @@ void control_session_add(struct control_session *cs, const char *proto,
 /* The session logged in as user (logins++). user must stay valid until
  * control_session_remove. */
 void control_session_login(struct control_session *cs, const char *user);
-/* Unregisters; harmless when not registered (or twice). */
+/* The per-user session limit ([limits] max_connections_per_user), for
+ * the whole daemon (every worker): counts cs as a session of user and
+ * returns true, or returns false (nothing counted) when the daemon
+ * already has max sessions of user. Call it before a login is accepted;
+ * the count is given back by control_user_release or
+ * control_session_remove. Once per session. */
+bool control_user_take(struct control_session *cs, const char *user,
+		       unsigned max);
+/* Gives back what control_user_take counted (an abandoned login);
+ * harmless when nothing is counted. */
+void control_user_release(struct control_session *cs);
+/* Unregisters (and control_user_release); harmless when not registered
+ * (or twice). */
 void control_session_remove(struct control_session *cs);
 /* Sessions registered now. */
 unsigned control_session_count(void);

@@ -3,6 +3,7 @@
 #include "daemon.h"
 #include "buf.h"
 #include "log.h"
+#include "shared.h"
 #include "tandem-build.h"
 #include "xalloc.h"
 
@@ -12,11 +13,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define STOP_GRACE_MS 10000
+/* The master: how long after SIGTERM before the workers still running
+ * get SIGKILL (they have STOP_GRACE_MS themselves). */
+#define MASTER_GRACE_MS (STOP_GRACE_MS + 5000)
+/* A worker that dies within this of its start is restarted after
+ * RESTART_DELAY_MS (a crash loop must not spin), else at once. */
+#define RESTART_QUICK_MS 2000
+#define RESTART_DELAY_MS 1000
 
 static void signals_init(struct daemon *d);
+static void master_run(struct daemon *d);
 
 static void usage(const char *name, FILE *f)
 {
@@ -84,6 +97,17 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv)
 	if (config_load(&d->cfg, d->config_path, &err) < 0)
 		fatal("%s", err.data);
 	apply_logging(d);
+	d->worker = -1;
+	d->workers = d->cfg.workers;
+	if (d->workers == 0) { /* auto */
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d->workers = n < 1 ? 1 : n > SHARED_WORKERS_MAX
+						 ? SHARED_WORKERS_MAX
+						 : (unsigned)n;
+	}
+	shared_init(d->workers);
+	conn_listen_workers(d->workers);
 	if (conn_tls_load(&d->cfg, &err) < 0)
 		fatal("%s", err.data);
 	buf_release(&err);
@@ -113,6 +137,10 @@ void daemon_listen(struct daemon *d, const char *plain, const char *tls,
 void daemon_ready(struct daemon *d)
 {
 	privs_drop(&d->cfg);
+	if (d->workers > 1) {
+		master_run(d); /* returns in a worker */
+		return;
+	}
 	sd_notify_state("READY=1");
 	log_info(NULL, "%s %s ready (config %s)", d->name, TANDEM_VERSION,
 		 d->cfg.path);
@@ -157,6 +185,188 @@ static void reload(struct daemon *d)
 out:
 	buf_release(&err);
 	sd_notify_state("READY=1");
+}
+
+/* ---- the master of a daemon with workers ------------------------------ */
+
+static struct {
+	pid_t pid[SHARED_WORKERS_MAX];   /* 0: not running */
+	uint64_t started_ms[SHARED_WORKERS_MAX];
+	uint64_t restart_ms[SHARED_WORKERS_MAX]; /* when to (re)start */
+	sigset_t old_mask;
+	pid_t master;
+} m;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sigchld_noop(int sig)
+{
+	(void)sig;
+}
+
+/* In the child after fork: becomes worker i. */
+static void worker_enter(struct daemon *d, unsigned i)
+{
+	int r;
+
+	/* Die with the master (kill -9 of the daemon ends it all, as with
+	 * one process); the check closes the race with a master that died
+	 * before the prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != m.master)
+		_exit(1);
+	signal(SIGCHLD, SIG_DFL);
+	if ((r = uv_loop_fork(d->loop)) < 0)
+		fatal("worker %u: uv_loop_fork: %s", i, uv_strerror(r));
+	sigprocmask(SIG_SETMASK, &m.old_mask, NULL);
+	/* Only the master talks to systemd. */
+	unsetenv("NOTIFY_SOCKET");
+	d->worker = (int)i;
+	shared_worker_enter(i);
+	if (conn_listen_adopt(d->loop, i) < 0)
+		exit(1);
+	log_info(NULL, "worker %u ready (pid %d)", i, (int)getpid());
+}
+
+/* Forks worker i. Returns true in the new worker. */
+static bool spawn(struct daemon *d, unsigned i)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		worker_enter(d, i);
+		return true;
+	}
+	if (pid < 0) {
+		log_error(NULL, "fork of worker %u: %s; retrying", i,
+			  strerror(errno));
+		m.restart_ms[i] = mono_ms() + RESTART_DELAY_MS;
+		return false;
+	}
+	m.pid[i] = pid;
+	m.started_ms[i] = mono_ms();
+	m.restart_ms[i] = 0;
+	log_debug(NULL, "worker %u started (pid %d)", i, (int)pid);
+	return false;
+}
+
+static void forward(struct daemon *d, int sig)
+{
+	for (unsigned i = 0; i < d->workers; i++)
+		if (m.pid[i] > 0)
+			kill(m.pid[i], sig);
+}
+
+/* Reaps exited workers; schedules restarts unless stopping. Returns the
+ * number still running. */
+static unsigned reap(struct daemon *d, bool stopping)
+{
+	unsigned running = 0;
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < d->workers; i++) {
+			if (m.pid[i] != pid)
+				continue;
+			m.pid[i] = 0;
+			shared_worker_reset(i, pid);
+			if (stopping)
+				break;
+			if (WIFSIGNALED(st))
+				log_error(NULL, "worker %u (pid %d) killed by "
+					  "signal %d; restarting", i, (int)pid,
+					  WTERMSIG(st));
+			else
+				log_error(NULL, "worker %u (pid %d) exited "
+					  "with status %d; restarting", i,
+					  (int)pid, WEXITSTATUS(st));
+			m.restart_ms[i] = mono_ms();
+			if (m.restart_ms[i] - m.started_ms[i] < RESTART_QUICK_MS)
+				m.restart_ms[i] += RESTART_DELAY_MS;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < d->workers; i++)
+		running += m.pid[i] > 0;
+	return running;
+}
+
+/* The master's life: never returns in the master (exits 0 once the
+ * workers are gone after SIGTERM/SIGINT); returns in each new worker. */
+static void master_run(struct daemon *d)
+{
+	sigset_t set;
+	uint64_t stop_deadline = 0;
+	bool stopping = false;
+
+	m.master = getpid();
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* A handler, so a blocked SIGCHLD stays pending for sigtimedwait. */
+	signal(SIGCHLD, sigchld_noop);
+	sigprocmask(SIG_BLOCK, &set, &m.old_mask);
+	for (unsigned i = 0; i < d->workers; i++)
+		if (spawn(d, i))
+			return;
+	sd_notify_state("READY=1");
+	log_info(NULL, "%s %s ready (config %s, %u workers)", d->name,
+		 TANDEM_VERSION, d->cfg.path, d->workers);
+	for (;;) {
+		uint64_t now = mono_ms(), next = now + 1000;
+		struct timespec ts;
+		siginfo_t si;
+		int sig;
+
+		for (unsigned i = 0; !stopping && i < d->workers; i++) {
+			if (m.pid[i] || !m.restart_ms[i])
+				continue;
+			if (m.restart_ms[i] <= now) {
+				if (spawn(d, i))
+					return;
+			} else if (m.restart_ms[i] < next) {
+				next = m.restart_ms[i];
+			}
+		}
+		if (stopping && now >= stop_deadline) {
+			log_warn(NULL, "workers still running after %d s: "
+				 "killing them", MASTER_GRACE_MS / 1000);
+			forward(d, SIGKILL);
+			stop_deadline = UINT64_MAX;
+		}
+		ts.tv_sec = (time_t)((next - now) / 1000);
+		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping) {
+				stopping = true;
+				stop_deadline = mono_ms() + MASTER_GRACE_MS;
+				sd_notify_state("STOPPING=1");
+				log_info(NULL, "stopping %u workers",
+					 d->workers);
+				conn_listen_close_all();
+			}
+			forward(d, sig); /* a second one: at once */
+		} else if (sig == SIGHUP) {
+			/* The master's copy is what a restarted worker
+			 * starts with. */
+			reload(d);
+			forward(d, SIGHUP);
+		}
+		if (reap(d, stopping) == 0 && stopping) {
+			log_info(NULL, "stopped");
+			exit(0);
+		}
+	}
 }
 
 static void stop_timer_cb(uv_timer_t *t)

@@ -19,6 +19,20 @@
  * config and TLS key, which may be root-only); daemon_listen binds
  * (privileged ports); daemon_ready drops privileges, tells systemd, logs
  * "ready"; daemon_run serves until SIGTERM/SIGINT.
+ *
+ * Workers ([server] workers = N > 1, or auto = one per online CPU): one
+ * loop is one core and one process holds at most RLIMIT_NOFILE sockets,
+ * so the daemon forks N worker processes in daemon_ready. The process
+ * started (the master) keeps the listening sockets (one SO_REUSEPORT
+ * socket per worker and address, see conn_listen_workers; systemd's and
+ * unix sockets are shared) and never returns from daemon_ready: it holds
+ * no session, restarts a worker that dies, reloads its config and
+ * forwards SIGHUP, forwards SIGTERM/SIGINT and exits 0 once every worker
+ * has. Each worker returns from daemon_ready with d->worker set and runs
+ * the rest of main() (its own loop, user database, store cache, control
+ * socket) as a single-process daemon would. What the workers share (the
+ * counters, the per-IP and per-user counts, the auth-failure penalties)
+ * is in core/shared.h. Workers die with the master (PR_SET_PDEATHSIG).
  */
 #ifndef TANDEM_DAEMON_H
 #define TANDEM_DAEMON_H
@@ -39,6 +53,9 @@ struct daemon {
 	struct config cfg;  /* updated in place on SIGHUP */
 	const char *name;   /* "tandem-imapd" (static string) */
 	const char *config_path;
+	unsigned workers;   /* worker processes (1: no master, no fork) */
+	int worker;         /* after daemon_ready: this worker's index, or
+			     * -1 in a single-process daemon */
 
 	/* Optional, set by the front end before daemon_run: called once on
 	 * SIGTERM/SIGINT after the listeners stopped and before every
@@ -74,7 +91,8 @@ void daemon_listen(struct daemon *d, const char *plain, const char *tls,
 		   conn_accept_cb *cb, void *arg);
 
 /* After the listeners: drops privileges when root (see privs_drop), sends
- * READY=1 to systemd, logs "ready". */
+ * READY=1 to systemd, logs "ready". With workers, forks them and returns
+ * only in a worker (see above); the master exits from here. */
 void daemon_ready(struct daemon *d);
 
 /* Runs the loop. SIGHUP: reloads the config file and TLS credentials

@@ -1,12 +1,15 @@
 /* penalty.c - per-IP failure counters, so that a password-guessing burst
  * from one address slows only that address.
  *
- * Loop thread only (no lock): a bounded table of PENALTY_SLOTS entries,
- * searched by hash. An entry is forgotten PENALTY_EXPIRE_MS after its last
+ * Loop thread only. The bounded table of PENALTY_SLOTS entries, searched
+ * by hash, is in the daemon's shared memory (core/shared.h), so every
+ * worker process of a daemon sees the same failures; it is read and
+ * changed under the shared lock. An entry is forgotten PENALTY_EXPIRE_MS after its last
  * failure, at once on a success, and when the table is full the entry with
  * the oldest last failure gives way.
  */
 #include "auth.h"
+#include "shared.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -24,7 +27,10 @@ struct penalty_entry {
 	char ip[PENALTY_IP_MAX];
 };
 
-static struct penalty_entry penalty_table[PENALTY_SLOTS];
+_Static_assert(sizeof(struct penalty_entry) * PENALTY_SLOTS <=
+		       SHARED_PENALTY_BYTES,
+	       "the penalty table fits its shared area");
+#define penalty_table ((struct penalty_entry *)shared_penalty_area())
 
 static uint64_t now_ms(void)
 {
@@ -71,11 +77,15 @@ static struct penalty_entry *find(const char *ip, uint64_t now)
 
 unsigned auth_penalty_delay(const char *ip, unsigned base_ms)
 {
-	struct penalty_entry *e = find(ip, now_ms());
+	struct penalty_entry *e;
 	uint64_t d = base_ms;
 	unsigned n;
 
-	for (n = e ? e->failures : 0; n > 0 && d < PENALTY_MAX_MS; n--)
+	shared_lock();
+	e = find(ip, now_ms());
+	n = e ? e->failures : 0;
+	shared_unlock();
+	for (; n > 0 && d < PENALTY_MAX_MS; n--)
 		d *= 2;
 	return d > PENALTY_MAX_MS ? PENALTY_MAX_MS : (unsigned)d;
 }
@@ -83,13 +93,16 @@ unsigned auth_penalty_delay(const char *ip, unsigned base_ms)
 void auth_penalty_fail(const char *ip)
 {
 	uint64_t now = now_ms();
-	struct penalty_entry *e = find(ip, now), *victim = NULL;
+	struct penalty_entry *e, *victim = NULL;
 	size_t i;
 
+	shared_lock();
+	e = find(ip, now);
 	if (e) {
 		if (e->failures < 64)
 			e->failures++;
 		e->last_ms = now;
+		shared_unlock();
 		return;
 	}
 	for (i = 0; i < PENALTY_SLOTS; i++) {
@@ -107,12 +120,16 @@ void auth_penalty_fail(const char *ip)
 	victim->last_ms = now;
 	strncpy(victim->ip, ip, sizeof(victim->ip) - 1);
 	victim->ip[sizeof(victim->ip) - 1] = '\0';
+	shared_unlock();
 }
 
 void auth_penalty_success(const char *ip)
 {
-	struct penalty_entry *e = find(ip, now_ms());
+	struct penalty_entry *e;
 
+	shared_lock();
+	e = find(ip, now_ms());
 	if (e)
 		e->failures = 0;
+	shared_unlock();
 }

@@ -14,7 +14,16 @@ enum imap_cmd_result imap_login_success(struct imap_cmd *cmd,
 	struct store_err err = {0};
 	struct buf code = BUF_INIT;
 
+	/* [limits] max_connections_per_user, over every worker; RFC 5530
+	 * LIMIT: "the operation ran up against an implementation limit" */
+	if (!control_user_take(&s->ctl, user,
+			       s->srv->cfg->max_connections_per_user)) {
+		log_info(&s->log, "too many sessions of %s", user);
+		return imap_reply_no(cmd, "LIMIT",
+				     "Too many sessions of this user");
+	}
 	if (store_open(user, true, &s->store, &err) < 0) {
+		control_user_release(&s->ctl);
 		log_error(&s->log, "opening the store of %s: %s", user,
 			  err.msg);
 		/* RFC 9051 7.1 CONTACTADMIN: a damaged store is nothing the

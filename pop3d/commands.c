@@ -191,6 +191,7 @@ void pop3_auth_delay_done(struct pop3_session *s)
 /* Undoes a half-done login (lock or delay refused it). */
 static void login_abandon(struct pop3_session *s)
 {
+	control_user_release(&s->ctl);
 	store_lock_release(&s->lock);
 	store_unref(&s->store);
 	free(s->auth_user);
@@ -268,6 +269,15 @@ static void login(struct pop3_session *s, const char *user,
 	s->auth_user = xstrdup(user);
 	s->auth_method = method;
 	snprintf(s->log.user, sizeof(s->log.user), "%s", user);
+	/* [limits] max_connections_per_user, over every worker */
+	if (!control_user_take(&s->ctl, user, cfg->max_connections_per_user)) {
+		log_info(&s->log, "too many sessions of this user");
+		pop3_reply_err(s, POP3_CODE_SYS_TEMP,
+			       "Too many sessions of this user");
+		login_abandon(s);
+		pop3_resume(s);
+		return;
+	}
 	if (store_open(user, true, &s->store, &err) < 0) {
 		pop3_reply_store_err(s, &err, "Opening the maildrop");
 		login_abandon(s);

@@ -12,8 +12,9 @@
  * on. */
 static void pop3_reload(struct daemon *d, void *arg)
 {
-	(void)d;
-	pop3_expire_start(arg);
+	/* One expiry sweep per daemon: worker 0's (or the only process). */
+	if (d->worker <= 0)
+		pop3_expire_start(arg);
 }
 
 static void pop3_stop(struct daemon *d, void *arg)
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
 		fatal("opening the user database in %s: %s", d.cfg.data_dir,
 		      err.data ? err.data : "?");
 	buf_release(&err);
-	pop3_expire_start(&srv);
+	pop3_reload(&d, &srv);
 	control_start(&d, "pop3d", 1);
 	return daemon_run(&d, pop3_reload, &srv);
 }

@@ -137,8 +137,10 @@ static const char *last_line(const struct buf *t)
 	return p;
 }
 
-/* Asks every daemon with a socket in the control directory. Returns 0
- * with the answers (sorted imapd, pop3d, lmtpd), or an exit code. */
+/* Asks every daemon with a socket in the control directory (every worker
+ * of a daemon with workers: one answer each, with the daemon's name).
+ * Returns 0 with the answers (sorted imapd, pop3d, lmtpd), or an exit
+ * code. */
 static int ask_all(struct ctl *c, const char *request, struct answer **r,
 		   size_t *n_r)
 {
@@ -166,6 +168,8 @@ static int ask_all(struct ctl *c, const char *request, struct answer **r,
 		    strcmp(e->d_name + len - 5, ".sock") != 0)
 			continue;
 		memcpy(one.daemon, e->d_name, len - 5);
+		/* "imapd.w1.sock": worker 1 of imapd (core/control.h) */
+		one.daemon[strcspn(one.daemon, ".")] = '\0';
 		buf_printf(&path, "%s/%s", dir, e->d_name);
 		r1 = ask_one(path.data, request, &one.text);
 		buf_release(&path);
@@ -321,13 +325,19 @@ int ctl_kick(struct ctl *c, int argc, char **argv)
 		return rc;
 	buf_printf(&req, "KICK %s", a.pos[0]);
 	rc = ask_all(c, req.data, &ans, &nans);
-	for (size_t i = 0; i < nans; i++) {
-		unsigned long k = strtoul(last_line(&ans[i].text) + 2, NULL, 10);
+	for (size_t i = 0; i < nans;) {
+		unsigned long k = 0;
+		size_t j;
 
+		/* the workers of one daemon are adjacent: one sum each */
+		for (j = i; j < nans && !strcmp(ans[j].daemon, ans[i].daemon);
+		     j++)
+			k += strtoul(last_line(&ans[j].text) + 2, NULL, 10);
 		total += k;
 		if (k)
 			buf_printf(&detail, "%s%s %lu", detail.len ? ", " : "",
 				   ans[i].daemon, k);
+		i = j;
 	}
 	if (nans)
 		printf("kicked %lu session(s) of %s%s%s%s\n", total, a.pos[0],
@@ -351,6 +361,19 @@ int ctl_stats(struct ctl *c, int argc, char **argv)
 	rc = ask_all(c, "STATS", &ans, &nans);
 	if (nans == 0)
 		return rc;
+	/* Every worker of a daemon answers the daemon's totals: keep one. */
+	{
+		size_t o = 0;
+
+		for (size_t i = 0; i < nans; i++) {
+			if (o && !strcmp(ans[i].daemon, ans[o - 1].daemon)) {
+				buf_release(&ans[i].text);
+				continue;
+			}
+			ans[o++] = ans[i];
+		}
+		nans = o;
+	}
 	printf("%-20s", "");
 	for (size_t i = 0; i < nans; i++)
 		printf(" %14s", ans[i].daemon);

@@ -143,6 +143,10 @@ class Tandem:
             "lmtp": {"listen": f"127.0.0.1:{self.lmtp_port} unix:{self.lmtp_socket}"},
             "auth": {"failure_delay": "100"},
         }
+        # TANDEM_WORKERS=N runs every daemon with N worker processes
+        # ([server] workers); a test's tandem_config marker still wins.
+        if os.environ.get("TANDEM_WORKERS"):
+            sections["server"]["workers"] = os.environ["TANDEM_WORKERS"]
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)
         self.config_path.write_text(_ini(sections))
