@@ -16,6 +16,12 @@
  *   idle   N sessions LOGIN/SELECT/IDLE; prints "READY n" and waits for a
  *          line on stdin, then delivers one message over LMTP and times
  *          the "* n EXISTS" that reaches each session; exits on stdin EOF.
+ *          Several processes can share one run (each holds at most
+ *          RLIMIT_NOFILE sessions): --src-first gives each its own source
+ *          addresses, --no-deliver makes all but one only listen (their
+ *          EXISTS times count from their "GO"; the harness shifts them by
+ *          the difference of t_delivery_ns), --exists-dump prints every
+ *          EXISTS latency so the harness can merge exact percentiles.
  *
  * Every loop is bounded: a run stops at --duration, --count or
  * --per-client, each command has a deadline (--step-timeout), a run has a
@@ -180,6 +186,9 @@ static struct {
 	char user_fmt[64], pass[128], rcpt_fmt[64];
 	int users;
 	int src_count;     /* bind sources 127.0.0.2 .. 127.0.0.(1+src_count) */
+	int src_first;     /* ... shifted by this many addresses */
+	bool no_deliver;   /* idle: GO only starts the clock */
+	bool exists_dump;  /* idle: print every EXISTS latency */
 	int ramp;          /* idle: sessions being set up at once */
 	long min_avail_mb; /* idle: stop opening sessions below this */
 	long max_tasks;    /* idle: stop when the system has this many tasks */
@@ -1302,7 +1311,8 @@ static void client_start(struct client *c)
 		uv_os_fd_t fd;
 		memset(&src, 0, sizeof(src));
 		src.sin_family = AF_INET;
-		src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(c->id % opt.src_count));
+		src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)opt.src_first +
+					    (uint32_t)(c->id % opt.src_count));
 		if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
 			int one = 1;
 			setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -1428,8 +1438,14 @@ static void stdin_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	}
 	if (nread > 0 && memchr(b->base, 'G', (size_t)nread) && !deliverer->active &&
 	    !idle_delivered) {
-		deliverer->deadline = 0;
-		client_start(deliverer);
+		if (opt.no_deliver) {
+			/* another process delivers: count from now */
+			t_delivery = now_ns();
+			idle_delivered = true;
+		} else {
+			deliverer->deadline = 0;
+			client_start(deliverer);
+		}
 		uv_timer_start(&stop_timer, stop_cb,
 			       (uint64_t)(opt.exists_wait * 1000), 0);
 	}
@@ -1449,10 +1465,22 @@ static void print_results(FILE *out, double wall)
 		"\"cpu_user\": %.3f, \"cpu_sys\": %.3f, \"sessions\": %ld, "
 		"\"errors\": %ld, ", mnames[opt.mode], opt.clients,
 		opt.tls ? "true" : "false", wall, cu, cs, sessions_done, errors_total);
-	if (opt.mode == M_IDLE)
+	if (opt.mode == M_IDLE) {
 		fprintf(out, "\"idle_ready\": %ld, \"idle_failed\": %ld, "
-			"\"exists_seen\": %ld, \"stop_reason\": \"%s\", ",
-			idle_ready, idle_failed, exists_seen, idle_stop_reason);
+			"\"exists_seen\": %ld, \"stop_reason\": \"%s\", "
+			"\"t_delivery_ns\": %" PRIu64 ", ",
+			idle_ready, idle_failed, exists_seen, idle_stop_reason,
+			t_delivery);
+		if (opt.exists_dump) {
+			const struct lat *l = &lats[OP_EXISTS];
+
+			fprintf(out, "\"exists_us\": [");
+			for (size_t k = 0; k < l->n; k++)
+				fprintf(out, "%s%" PRIu32, k ? "," : "",
+					l->us[k]);
+			fprintf(out, "], ");
+		}
+	}
 	fprintf(out, "\"first_error\": \"");
 	for (const char *p = first_error; *p; p++)
 		if (*p == '"' || *p == '\\')
@@ -1581,6 +1609,9 @@ static void usage(void)
 		"  --min-size B --max-size B   lmtp sizes (log-uniform)\n"
 		"  --lmtp-port P      idle: where the one delivery goes\n"
 		"  --src-count K      bind sources 127.0.0.2..(K+1)\n"
+		"  --src-first F      ... from 127.0.0.(2+F) instead\n"
+		"  --no-deliver       idle: GO starts the clock, another process delivers\n"
+		"  --exists-dump      idle: print every EXISTS latency (exists_us)\n"
 		"  --ramp N --min-avail-mb M --max-tasks T --exists-wait S\n");
 	exit(2);
 }
@@ -1655,6 +1686,11 @@ int main(int argc, char **argv)
 		else if (ARG("--rcpt-fmt")) snprintf(opt.rcpt_fmt, sizeof(opt.rcpt_fmt), "%s", v);
 		else if (ARG("--pass")) snprintf(opt.pass, sizeof(opt.pass), "%s", v);
 		else if (ARG("--src-count")) opt.src_count = atoi(v);
+		else if (ARG("--src-first")) opt.src_first = atoi(v);
+		else if (strcmp(a, "--no-deliver") == 0)
+			opt.no_deliver = true;
+		else if (strcmp(a, "--exists-dump") == 0)
+			opt.exists_dump = true;
 		else if (ARG("--ramp")) opt.ramp = atoi(v);
 		else if (ARG("--min-avail-mb")) opt.min_avail_mb = atol(v);
 		else if (ARG("--max-tasks")) opt.max_tasks = atol(v);
