@@ -95,7 +95,7 @@ void config_init(struct config *cfg)
 	cfg->hostname = xstrdup("localhost");
 	cfg->control_dir = xstrdup("");
 	cfg->metrics_listen = xstrdup("");
-	cfg->workers = 1;
+	cfg->workers = 0; /* auto */
 	cfg->tls_cert = xstrdup("");
 	cfg->tls_key = xstrdup("");
 	/* TLS 1.2 and 1.3 only; AEAD ciphers with forward-secret key exchange. */

@@ -104,6 +104,27 @@ def ssl_ctx(ca_file=None):
     return ctx
 
 
+def _children(pid):
+    """The child pids of pid (a daemon's workers)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _running(pid):
+    """pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _ini(sections):
     out = []
     for sec, kv in sections.items():
@@ -205,6 +226,10 @@ class Tandem:
         p = self.procs.pop(name, None)
         if p is None:
             return None
+        # With [server] workers the daemon is a master and its workers;
+        # like systemd (KillMode=control-group) wait for all of them, so
+        # a restarted daemon never meets a dying worker's socket.
+        workers = _children(p.pid)
         if p.poll() is None:
             p.send_signal(sig)
             try:
@@ -212,6 +237,9 @@ class Tandem:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        deadline = time.time() + 15
+        while any(_running(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.02)
         return p.returncode
 
     def kill9(self, name):

@@ -263,6 +263,8 @@ def config_c_keys():
             v = v.replace("POP3_DELETE_", "").lower()
         elif typ == "K_DAYS":
             v = "never" if v == "-1" else v
+        elif typ == "K_WORKERS":
+            v = "auto" if v == "0" else v
         elif typ == "K_SIZE":
             m = re.fullmatch(r"(\d+)u? << (\d+)", v)
             v = str(int(m.group(1)) << int(m.group(2))) if m else v
