@@ -58,6 +58,7 @@
 
 #define READ_CHUNK (16384 - 1) /* with the NUL: 16 KiB buffers */
 #define TLS_RECORD 16384
+#define TLS_OVERHEAD 64 /* bytes a record adds: header, nonce, tag, padding */
 #define CLOSE_FLUSH_MS 30000
 #define LINGER_MS 2000
 #define MAX_LISTEN_ITEMS 32
@@ -495,6 +496,9 @@ static int tls_encrypt(struct conn *c)
 
 	if (t == NULL || !t->hs_done || t->plain.len == 0)
 		return 0;
+	/* Room for every record at once (tls_push appends them). */
+	buf_reserve(&c->out, t->plain.len +
+				     (t->plain.len / TLS_RECORD + 1) * TLS_OVERHEAD);
 	while (off < t->plain.len) {
 		size_t n = t->plain.len - off;
 		ssize_t r;
@@ -511,7 +515,7 @@ static int tls_encrypt(struct conn *c)
 		}
 		off += (size_t)r;
 	}
-	buf_release(&t->plain);
+	buf_reset(&t->plain); /* conn_flush releases it when idle */
 	return 0;
 }
 
@@ -594,7 +598,7 @@ static void conn_flush(struct conn *c)
 			r = 0;
 		control_counters.bytes_out += (uint64_t)r;
 		if ((size_t)r == c->out.len) {
-			buf_release(&c->out);
+			buf_reset(&c->out);
 		} else {
 			struct buf t = c->wb;
 
@@ -613,12 +617,20 @@ static void conn_flush(struct conn *c)
 			c->writing = true;
 		}
 	}
-	if (!c->writing && c->out.len == 0)
-		buf_release(&c->wb);
 	if (c->hiwat && pending(c) < g.low && c->state == ST_OPEN) {
 		c->hiwat = false;
 		c->want_lowat = true;
 		defer(c);
+	}
+	/* Buffers go back when nothing is queued, except between two slices
+	 * of a bulk reply (RETR, FETCH BODY[]: a LOWAT is due or the queue is
+	 * above the high watermark): reused, they cost no allocation and no
+	 * fresh pages per slice, and stay bounded by the watermarks. */
+	if (!c->writing && c->out.len == 0 && !c->hiwat && !c->want_lowat) {
+		buf_release(&c->wb);
+		buf_release(&c->out);
+		if (c->tls && c->tls->plain.len == 0)
+			buf_release(&c->tls->plain);
 	}
 	maybe_finish_close(c);
 }
