@@ -870,9 +870,9 @@ enum pop3_cmd_result pop3_stream_run(struct pop3_session *s)
 
 /* Starts RETR or TOP of m. A message an IMAP client expunged since the
  * snapshot answers -ERR, never someone else's bytes. */
-static enum pop3_cmd_result stream_start(struct pop3_session *s,
-					 struct pop3_msg *m, bool top,
-					 uint64_t lines)
+static enum pop3_cmd_result stream_open(struct pop3_session *s,
+					struct pop3_msg *m, bool top,
+					uint64_t lines)
 {
 	struct store_err err = {0};
 	struct store_msg sm;
@@ -903,6 +903,20 @@ static enum pop3_cmd_result stream_start(struct pop3_session *s,
 	if (pop3_stream_run(s) == POP3_CMD_MORE)
 		return POP3_CMD_MORE;
 	return POP3_CMD_DONE;
+}
+
+static enum pop3_cmd_result stream_start(struct pop3_session *s,
+					 struct pop3_msg *m, bool top,
+					 uint64_t lines)
+{
+	enum pop3_cmd_result r;
+
+	/* The lookup, the open and the first slices (all of most messages)
+	 * share one read transaction: one round of file locks per RETR. */
+	store_read_begin(s->store);
+	r = stream_open(s, m, top, lines);
+	store_read_end(s->store);
+	return r;
 }
 
 /* RFC 1939 5: RETR SP msg */

@@ -50,6 +50,7 @@ struct store {
 	struct stmt_cache rd_cache;
 	struct buf rd_tmp; /* backs pointers returned by store_msg_get */
 	unsigned rd_mapped; /* open big bodies that asked for mmap (body.c) */
+	uint64_t rd_map_read; /* bytes read through the mapping since made */
 
 	/* writer: only with wmu held */
 	pthread_mutex_t wmu;
