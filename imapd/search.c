@@ -86,47 +86,25 @@ static uint32_t fold_cp(uint32_t c)
 }
 
 #define HIGH_BITS 0x8080808080808080ULL
-#define ONES 0x0101010101010101ULL
 
-/* Eight ASCII bytes with A-Z lowered: a byte gets 0x20 when it is >= 'A'
- * and not >= '[' (no carry between bytes, as every byte is < 0x80). */
-static inline uint64_t lower8(uint64_t w)
-{
-	uint64_t ge_a = w + ONES * (0x80 - 'A');
-	uint64_t ge_z1 = w + ONES * (0x80 - 'Z' - 1);
+typedef unsigned char u8x16 __attribute__((vector_size(16)));
 
-	return w | ((ge_a & ~ge_z1 & HIGH_BITS) >> 2);
-}
-
-/* Copies the leading ASCII bytes of s (at most n) to d with A-Z lowered
- * and returns how many there were. */
-static size_t lower_run(unsigned char *d, const unsigned char *s, size_t n)
+/* d[0..n) = s[0..n) with A-Z lowered, every other byte kept (d may be
+ * s). Sixteen bytes a step, without branches on the data. */
+static void lower_bytes(unsigned char *d, const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, s + i, 8);
-		if (w & HIGH_BITS)
-			break;
-		w = lower8(w);
-		memcpy(d + i, &w, 8);
+	for (; i + 16 <= n; i += 16) {
+		u8x16 v, up;
+		memcpy(&v, s + i, 16);
+		up = (u8x16)((u8x16)(v - 'A') < 26);
+		v |= up & 0x20;
+		memcpy(d + i, &v, 16);
 	}
-	for (; i < n && s[i] < 0x80; i++)
-		d[i] = (unsigned char)(s[i] + ((unsigned)(s[i] - 'A') < 26u) * 32);
-	return i;
-}
-
-/* Lowers A-Z in d[0..n) in place, every other byte kept. */
-static void lower_bytes(unsigned char *d, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		i += lower_run(d + i, d + i, n - i);
-		while (i < n && d[i] >= 0x80)
-			i++;
-	}
+	for (; i < n; i++)
+		d[i] = (unsigned char)(s[i] |
+				       ((unsigned char)(s[i] - 'A') < 26) << 5);
 }
 
 /* search_fold into d (n bytes: folding keeps the length, as every folded
@@ -135,8 +113,17 @@ static void fold_into(unsigned char *d, const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n) {
-		i += lower_run(d + i, p + i, n - i);
+	lower_bytes(d, p, n);
+	for (;;) {
+		/* skip ASCII, done above */
+		for (; i + 8 <= n; i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w & HIGH_BITS)
+				break;
+		}
+		while (i < n && p[i] < 0x80)
+			i++;
 		if (i >= n)
 			break;
 		/* two byte sequences hold every folded range */
@@ -150,7 +137,7 @@ static void fold_into(unsigned char *d, const unsigned char *p, size_t n)
 			i += 2;
 			continue;
 		}
-		d[i++] = b;
+		i++;
 	}
 }
 
@@ -858,7 +845,8 @@ static bool ascii_transparent(const char *cs)
 
 /* Decodes n bytes of the transfer encoding into d (room for n + 3 bytes:
  * a base64 quantum or a quoted-printable escape pending from the last
- * call completes here). Returns the bytes written. */
+ * call completes here); identity text is lowered as it is copied when
+ * direct. Returns the bytes written. */
 static size_t scan_decode(struct text_scan *ts, const char *p, size_t n,
 			  char *d)
 {
@@ -867,7 +855,10 @@ static size_t scan_decode(struct text_scan *ts, const char *p, size_t n,
 
 	switch (ts->enc) {
 	case 0:
-		memcpy(d, p, n);
+		if (ts->direct)
+			lower_bytes((unsigned char *)d, s, n);
+		else
+			memcpy(d, p, n);
 		return n;
 	case 1:
 		for (size_t i = 0; i < n; i++) {
@@ -976,7 +967,9 @@ static void scan_feed(struct text_scan *ts, const char *p, size_t n)
 		char *d = buf_space(&ts->fold, take + 3);
 		size_t o = scan_decode(ts, p, take, d);
 		if (o) {
-			lower_bytes((unsigned char *)d, o);
+			if (ts->enc != 0) /* identity lowered as it copied */
+				lower_bytes((unsigned char *)d,
+					    (unsigned char *)d, o);
 			buf_commit(&ts->fold, o);
 			scan_match(ts);
 		}
@@ -1004,7 +997,7 @@ static void scan_finish(struct text_scan *ts)
 		buf_append(&ts->raw, tail, n);
 		scan_flush(ts, true);
 	} else if (n) {
-		lower_bytes((unsigned char *)tail, n);
+		lower_bytes((unsigned char *)tail, (unsigned char *)tail, n);
 		buf_append(&ts->fold, tail, n);
 		scan_match(ts);
 	}
