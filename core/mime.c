@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -587,8 +588,11 @@ static void field_add(struct frame *f, const char *s, size_t n)
 		n = MIME_MAX_MESSAGE_HEADER - *f->total;
 	*f->total += n;
 	/* NULs would cut the C string: keep them out */
-	for (size_t i = 0; i < n; i++)
-		buf_append_c(&f->field, s[i] == '\0' ? ' ' : s[i]);
+	if (memchr(s, '\0', n) == NULL)
+		buf_append(&f->field, s, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			buf_append_c(&f->field, s[i] == '\0' ? ' ' : s[i]);
 	f->kept += n;
 }
 
@@ -864,8 +868,10 @@ static void process_line(struct mime_parser *p, size_t n, unsigned eol)
 
 struct mime_parser *mime_parser_new(const struct mime_limits *lim)
 {
-	struct mime_parser *p = xcalloc(1, sizeof(*p));
+	/* line[] is written before it is read: no need to clear it */
+	struct mime_parser *p = xmalloc(sizeof(*p));
 
+	memset(p, 0, offsetof(struct mime_parser, line));
 	if (lim != NULL)
 		p->lim = *lim;
 	if (p->lim.max_depth == 0)
