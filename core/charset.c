@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,27 +58,45 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-void charset_utf8_sanitize(const char *s, size_t n, struct buf *out)
+size_t charset_utf8_valid_len(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0;
-
-	if (n == 0)
-		return;
+	size_t i = 0;
 
 	while (i < n) {
+		if (p[i] < 0x80) {
+			/* ASCII runs a word at a time */
+			for (; i + 8 <= n; i += 8) {
+				uint64_t w;
+				memcpy(&w, p + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+			}
+			while (i < n && p[i] < 0x80)
+				i++;
+			continue;
+		}
 		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0)
+			break;
+		i += len;
+	}
+	return i;
+}
 
-		if (len == 0) {
-			buf_append(out, s + run, i - run);
+void charset_utf8_sanitize(const char *s, size_t n, struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t v = charset_utf8_valid_len(s + i, n - i);
+		buf_append(out, s + i, v);
+		i += v;
+		if (i < n) {
 			buf_append_str(out, REPLACEMENT);
 			i++;
-			run = i;
-		} else {
-			i += len;
 		}
 	}
-	buf_append(out, s + run, n - run);
 }
 
 /* Names mail uses that iconv spells otherwise. */

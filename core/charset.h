@@ -26,4 +26,9 @@ bool charset_to_utf8(const char *charset, const char *s, size_t n,
  * U+FFFD. */
 void charset_utf8_sanitize(const char *s, size_t n, struct buf *out);
 
+/* Returns the length of the longest prefix of s (n bytes) that is valid
+ * UTF-8 (RFC 3629), n when all of it is: what charset_utf8_sanitize
+ * would copy unchanged. */
+size_t charset_utf8_valid_len(const char *s, size_t n);
+
 #endif

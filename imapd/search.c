@@ -940,12 +940,20 @@ static void scan_flush(struct text_scan *ts, bool final)
 	if (cut == 0)
 		return;
 	buf_reset(&ts->conv);
-	if (!ts->charset || charset_is_utf8(ts->charset))
-		charset_utf8_sanitize(ts->raw.data, cut, &ts->conv);
-	else
-		charset_to_utf8(ts->charset, ts->raw.data, cut, &ts->conv);
-	u = ts->conv.data ? ts->conv.data : "";
-	un = ts->conv.len;
+	u = ts->raw.data;
+	un = cut;
+	if (!ts->charset || charset_is_utf8(ts->charset)) {
+		/* valid UTF-8 (the common case) is folded where it is */
+		if (charset_utf8_valid_len(u, cut) < cut) {
+			charset_utf8_sanitize(u, cut, &ts->conv);
+			u = ts->conv.data;
+			un = ts->conv.len;
+		}
+	} else {
+		charset_to_utf8(ts->charset, u, cut, &ts->conv);
+		u = ts->conv.data ? ts->conv.data : "";
+		un = ts->conv.len;
+	}
 	fold_into((unsigned char *)buf_space(&ts->fold, un),
 		  (const unsigned char *)u, un);
 	buf_commit(&ts->fold, un);
