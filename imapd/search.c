@@ -525,6 +525,26 @@ static int open_body(struct search_msg *sm)
 	return store_body_open(sm->st, sm->m->body_id, &sm->body, &sm->err);
 }
 
+/* The length of the header in h (n bytes) through the empty line that
+ * ends it (LF (CR) LF), looking from byte from on; 0 when it does not end
+ * within h. */
+static size_t header_end(const char *h, size_t n, size_t from)
+{
+	const char *q = h + from, *end = h + n;
+
+	while (q < end && (q = memchr(q, '\n', (size_t)(end - q)))) {
+		size_t i = (size_t)(q - h);
+		if (i + 1 >= n)
+			break;
+		if (h[i + 1] == '\n')
+			return i + 2;
+		if (h[i + 1] == '\r' && i + 2 < n && h[i + 2] == '\n')
+			return i + 3;
+		q++;
+	}
+	return 0;
+}
+
 /* Reads the top-level header (up to the empty line, at most HDR_MAX). */
 static int load_header(struct search_msg *sm)
 {
@@ -543,23 +563,18 @@ static int load_header(struct search_msg *sm)
 		if (r == 0)
 			break;
 		size_t start = sm->hdr.len > 3 ? sm->hdr.len - 3 : 0;
+		size_t e;
+		if (sm->hdr.len == 0 && (e = header_end(p, (size_t)r, 0))) {
+			/* the usual case: the header ends in the first slice */
+			buf_append(&sm->hdr, p, e);
+			goto done;
+		}
 		buf_append(&sm->hdr, p, (size_t)r);
 		off += (uint64_t)r;
-		/* the end of the header: LF (CR) LF */
-		const char *h = sm->hdr.data;
-		size_t i;
-		for (i = start; i + 1 < sm->hdr.len; i++) {
-			if (h[i] != '\n')
-				continue;
-			if (h[i + 1] == '\n') {
-				buf_truncate(&sm->hdr, i + 2);
-				goto done;
-			}
-			if (h[i + 1] == '\r' && i + 2 < sm->hdr.len &&
-			    h[i + 2] == '\n') {
-				buf_truncate(&sm->hdr, i + 3);
-				goto done;
-			}
+		e = header_end(sm->hdr.data, sm->hdr.len, start);
+		if (e) {
+			buf_truncate(&sm->hdr, e);
+			goto done;
 		}
 		if (sm->hdr.len == 0 || (sm->hdr.len >= 2 &&
 					 sm->hdr.data[0] == '\r' &&
