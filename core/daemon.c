@@ -30,6 +30,7 @@
 
 static void signals_init(struct daemon *d);
 static void master_run(struct daemon *d);
+static void master_block_signals(void);
 
 static void usage(const char *name, FILE *f)
 {
@@ -112,7 +113,14 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv)
 		fatal("%s", err.data);
 	buf_release(&err);
 	d->loop = uv_default_loop();
-	signals_init(d);
+	/* A master takes its signals with sigtimedwait; blocked from here,
+	 * before any listener can accept, a SIGTERM that comes early stays
+	 * pending for it instead of reaching a loop the master never runs.
+	 * Each worker installs the loop's handlers after fork. */
+	if (d->workers > 1)
+		master_block_signals();
+	else
+		signals_init(d);
 	return 0;
 }
 
@@ -210,6 +218,26 @@ static void sigchld_noop(int sig)
 	(void)sig;
 }
 
+static void master_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/* From daemon_init on, the master's signals wait for sigtimedwait. */
+static void master_block_signals(void)
+{
+	sigset_t set;
+
+	master_signal_set(&set);
+	/* A handler, so a blocked SIGCHLD stays pending for sigtimedwait. */
+	signal(SIGCHLD, sigchld_noop);
+	sigprocmask(SIG_BLOCK, &set, &m.old_mask);
+}
+
 /* In the child after fork: becomes worker i. */
 static void worker_enter(struct daemon *d, unsigned i)
 {
@@ -224,6 +252,9 @@ static void worker_enter(struct daemon *d, unsigned i)
 	signal(SIGCHLD, SIG_DFL);
 	if ((r = uv_loop_fork(d->loop)) < 0)
 		fatal("worker %u: uv_loop_fork: %s", i, uv_strerror(r));
+	/* A SIGTERM the master forwarded before this point is pending and
+	 * reaches these handlers once unblocked. */
+	signals_init(d);
 	sigprocmask(SIG_SETMASK, &m.old_mask, NULL);
 	/* Only the master talks to systemd. */
 	unsetenv("NOTIFY_SOCKET");
@@ -307,14 +338,7 @@ static void master_run(struct daemon *d)
 	bool stopping = false;
 
 	m.master = getpid();
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	/* A handler, so a blocked SIGCHLD stays pending for sigtimedwait. */
-	signal(SIGCHLD, sigchld_noop);
-	sigprocmask(SIG_BLOCK, &set, &m.old_mask);
+	master_signal_set(&set);
 	for (unsigned i = 0; i < d->workers; i++)
 		if (spawn(d, i))
 			return;

@@ -8,11 +8,12 @@ import re
 import signal
 import smtplib
 import socket
+import subprocess
 import time
 
 import pytest
 
-from conftest import need
+from conftest import DAEMONS, need
 from test_imap_fetch import MSG1, Raw, tagged
 from test_imap_idle import start_idle, stop_idle, wait_for as wait_line
 from test_ops_control import http, metrics_port, read_to_eof, stats, wait_for
@@ -175,6 +176,38 @@ def test_master_sigterm_stops_every_worker(tandem):
     assert not any(alive(p) for p in pids)
     read_to_eof(r.f)  # the session's worker closed it
     close(r)
+
+
+def test_sigterm_as_soon_as_the_port_accepts(tandem):
+    """A SIGTERM that arrives while the master is still forking (the
+    listening sockets already accept) stops the daemon, workers and all:
+    it must not be swallowed by a handler of a loop the master never runs."""
+    t = tandem
+    t.stop("imapd")
+    exe = str(DAEMONS["imapd"])
+    for _ in range(5):
+        p = subprocess.Popen([exe, "-c", str(t.config_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while True:
+            assert p.poll() is None, f"imapd exited {p.returncode}"
+            try:
+                socket.create_connection(("127.0.0.1", t.imap_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "imapd never listened"
+                time.sleep(0.0005)
+        p.send_signal(signal.SIGTERM)
+        try:
+            assert p.wait(timeout=10) == 0
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            pytest.fail("the daemon ignored a SIGTERM sent right after it listened")
+        # the master exits after its workers: nothing listens any more
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", t.imap_port), timeout=5).close()
+    t.start("imapd")
 
 
 def test_workers_die_with_the_master(tandem):
