@@ -240,8 +240,11 @@ struct store_body;
 int store_body_open(struct store *s, int64_t body_id,
 		    struct store_body **b_r, struct store_err *err);
 uint64_t store_body_size(const struct store_body *b);
-/* Copies up to len bytes from offset into dst. Returns the count (0 at
- * the end), or -1. Holds no transaction open between calls. */
+/* Copies up to len bytes from offset into dst, straight from the
+ * database (no intermediate chunk copy; a big body reads through a
+ * bounded mmap window). Returns the count (0 at the end; fewer than len
+ * only at the end or before an error the next call reports), or -1.
+ * Holds no transaction open between calls. */
 ssize_t store_body_read(struct store_body *b, uint64_t offset, void *dst,
 			size_t len, struct store_err *err);
 /* Borrowing read: points *p_r at up to one chunk starting at offset,
