@@ -804,8 +804,9 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 }
 
 /* Streams the current literal while the output has room. Returns 1 when
- * the literal is complete, 0 when the output is full, -1 on a read
- * error. */
+ * the literal is complete, 0 when the output is full. A read error pads
+ * the rest of the literal and fails the command (c->failed); -1 is not
+ * returned today. */
 static int stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 {
 	struct imap_session *s = cmd->s;
@@ -819,8 +820,17 @@ static int stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 		if (fs->pos < fs->end && !fetch_window_done(&fs->w)) {
 			const char *p;
 			ssize_t n = store_body_peek(c->body, fs->pos, &p, &c->err);
-			if (n < 0)
-				return -1;
+			if (n < 0) {
+				/* the size is out (the MIME tree, stored at
+				 * delivery, did not need the bytes): pad the
+				 * literal to it below; the command then ends
+				 * NO [CORRUPTION] or [UNAVAILABLE] */
+				log_error(&s->log, "FETCH uid %u: %s", c->m.uid,
+					  c->err.msg);
+				c->failed = true;
+				fs->pos = fs->end;
+				continue;
+			}
 			if (n == 0) {
 				fs->pos = fs->end;
 			} else {

@@ -70,23 +70,16 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
 	if (rev1) {
 		/* RECENT and UNSEEN are IMAP4rev1 only (RFC 9051 E.) */
 		imap_reply_untagged(s, "%u RECENT", imap_view_recent(v));
-		if (c->mb.unseen > 0) {
-			struct store_msg_iter *it = store_msg_iter_begin(
-				s->store, c->mb.id, 1, UINT32_MAX, 0);
-			struct store_msg m;
-			uint32_t msn = 0, first = 0;
-			while (store_msg_iter_next(it, &m)) {
-				msn = imap_view_msn(v, m.uid);
-				if (msn && !(m.flags & STORE_F_SEEN)) {
-					first = msn;
-					break;
-				}
-			}
-			(void)store_msg_iter_end(&it, &err);
-			if (first)
-				imap_reply_untagged(s, "OK [UNSEEN %u] First "
-						       "unseen", first);
-		}
+		uint32_t uid = 0, first = 0;
+		/* a message that came after the view was loaded has a
+		 * higher UID than all of it: then none of the view is */
+		if (c->mb.unseen > 0 &&
+		    store_first_uid_without(s->store, c->mb.id, STORE_F_SEEN,
+					    &uid, &err) == 0 && uid)
+			first = imap_view_msn(v, uid);
+		if (first)
+			imap_reply_untagged(s, "OK [UNSEEN %u] First unseen",
+					    first);
 	}
 	imap_reply_untagged(s, "OK [UIDVALIDITY %u] UIDs valid",
 			    c->mb.uidvalidity);

@@ -202,6 +202,32 @@ int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 	return 0;
 }
 
+int store_first_uid_without(struct store *s, int64_t mailbox_id,
+			    uint32_t flags, uint32_t *uid_r,
+			    struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT uid FROM message WHERE mailbox_id = ?"
+			     " AND (flags & ?) = 0 ORDER BY uid LIMIT 1");
+	int rc;
+
+	*uid_r = 0;
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "first");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, flags);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*uid_r = (uint32_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_err_sqlite(err, s->rd, rc, "first");
+		return -1;
+	}
+	return 0;
+}
+
 void store_read_begin(struct store *s)
 {
 	sqlite3_stmt *st = R("BEGIN");

@@ -199,6 +199,14 @@ int store_msg_iter_end(struct store_msg_iter **it, struct store_err *err);
 int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 		   uint32_t *n_r, struct store_err *err);
 
+/* The lowest UID of a message of the mailbox that has none of flags
+ * (STORE_F_*), in *uid_r, 0 when there is none; rows are not read out
+ * one by one (rev1 SELECT's first unseen in a large mailbox where all
+ * but the newest are \Seen). Returns 0, or -1. */
+int store_first_uid_without(struct store *s, int64_t mailbox_id,
+			    uint32_t flags, uint32_t *uid_r,
+			    struct store_err *err);
+
 /* One message by UID. Returns 0, or -1 (NOTFOUND when expunged). The
  * keywords/legacy_uidl pointers stay valid until the next store call. */
 int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,

@@ -897,6 +897,24 @@ static void test_uids(void)
 	CHECK(store_append(s, &rq, 1, &res, &err) == 0 && res.uid == 20);
 	store_spool_free(&rq.spool);
 	CHECK(check_uids(s, mb.id) == 6);
+	/* the first message without \Seen */
+	uint32_t first;
+	struct store_uid_range r25 = {2, 5};
+	struct store_uidset s25 = {&r25, 1};
+	CHECK(store_first_uid_without(s, mb.id, STORE_F_SEEN, &first, &err) ==
+		      0 &&
+	      first == 2);
+	CHECK(store_set_flags(s, mb.id, &s25, STORE_FLAGS_ADD, STORE_F_SEEN,
+			      NULL, 0, NULL, NULL, &err) == 0);
+	CHECK(store_first_uid_without(s, mb.id, STORE_F_SEEN, &first, &err) ==
+		      0 &&
+	      first == 6);
+	CHECK(store_first_uid_without(s, mb.id, STORE_F_SEEN | STORE_F_DELETED,
+				      &first, &err) == 0 &&
+	      first == 6);
+	CHECK(store_first_uid_without(s, 9999, STORE_F_SEEN, &first, &err) ==
+		      0 &&
+	      first == 0);
 	/* a mailbox id that does not exist has no UIDs */
 	CHECK(store_uids_get(s, 9999, &v, &n, &err) == 0 && n == 0);
 	check_clean(s);
