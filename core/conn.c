@@ -183,7 +183,6 @@ static struct {
 	uv_timer_t trim;         /* TRIM_IDLE_MS after the last close */
 	bool trim_init;
 	struct listener *listeners, **ltail;
-	unsigned workers;        /* conn_listen_workers; 0/1 = listen now */
 	bool stopping;           /* conn_close_all was called */
 	struct tls_creds *creds; /* current; NULL = TLS off */
 	gnutls_datum_t ticket_key; /* session tickets (RFC 5077, 8446 4.6.1):
@@ -1431,6 +1430,27 @@ static int sa_port(const struct sockaddr_storage *ss)
 			     : ((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
+/* A TCP listener could not be made (e: a negative errno, as libuv's
+ * codes are here). [::] on a host without IPv6 is the default, not a
+ * demand: a warning and 0. Anything else: -1 with err set. */
+static int listen_failed(const struct listen_item *it,
+			 const struct sockaddr_storage *ss, int e,
+			 struct buf *err)
+{
+	bool v6 = ss->ss_family == AF_INET6;
+
+	if (v6 && IN6_IS_ADDR_UNSPECIFIED(
+		      &((const struct sockaddr_in6 *)ss)->sin6_addr) &&
+	    (e == -EAFNOSUPPORT || e == -EADDRNOTAVAIL)) {
+		log_warn(NULL, "no IPv6 here, not listening on [::]:%d",
+			 it->port);
+		return 0;
+	}
+	buf_printf(err, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "",
+		   it->host, v6 ? "]" : "", it->port, strerror(-e));
+	return -1;
+}
+
 /* A bound TCP socket (listening when listen_too), SO_REUSEPORT when
  * reuseport; the fd or -errno. */
 static int tcp_fd(const struct sockaddr_storage *ss, bool reuseport,
@@ -1476,27 +1496,13 @@ static int listen_tcp_held(const struct listen_item *it, bool tls,
 	fd = tcp_fd(&ss, false, false);
 	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		fd = -errno;
-	if (fd < 0) {
-		bool any6 = ss.ss_family == AF_INET6 &&
-			    IN6_IS_ADDR_UNSPECIFIED(
-				    &((struct sockaddr_in6 *)&ss)->sin6_addr);
-
-		if (any6 && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
-			log_warn(NULL, "no IPv6 here, not listening on "
-				 "[::]:%d", it->port);
-			return 0;
-		}
-		buf_printf(err, "cannot listen on %s%s%s:%d: %s",
-			   ss.ss_family == AF_INET6 ? "[" : "", it->host,
-			   ss.ss_family == AF_INET6 ? "]" : "", it->port,
-			   strerror(-fd));
-		return -1;
-	}
+	if (fd < 0)
+		return listen_failed(it, &ss, fd, err);
 	close(fd);
 	l = listener_new(tls, cb, arg);
 	l->held = true;
 	l->port = sa_port(&ss);
-	for (unsigned i = 0; i < g.workers; i++) {
+	for (unsigned i = 0; i < shared_workers(); i++) {
 		fd = tcp_fd(&ss, true, true);
 		if (fd < 0) {
 			buf_printf(err, "cannot listen on %s:%d (worker %u): "
@@ -1565,29 +1571,12 @@ static int listen_tcp(uv_loop_t *loop, const struct listen_item *it,
 	if (r == 0)
 		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
-		bool any6 = ss.ss_family == AF_INET6 &&
-			    IN6_IS_ADDR_UNSPECIFIED(
-				    &((struct sockaddr_in6 *)&ss)->sin6_addr);
-
 		uv_close(&l->h.handle, listener_free_cb);
-		if (any6 && (r == UV_EAFNOSUPPORT || r == UV_EADDRNOTAVAIL)) {
-			/* A host without IPv6: [::] is the default, not a
-			 * demand. */
-			log_warn(NULL, "no IPv6 here, not listening on "
-				 "[::]:%d", it->port);
-			return 0;
-		}
-		buf_printf(err, "cannot listen on %s%s%s:%d: %s",
-			   ss.ss_family == AF_INET6 ? "[" : "", it->host,
-			   ss.ss_family == AF_INET6 ? "]" : "", it->port,
-			   uv_strerror(r));
-		return -1;
+		return listen_failed(it, &ss, r, err);
 	}
 	len = sizeof(ss);
 	if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-		l->port = ntohs(ss.ss_family == AF_INET
-					? ((struct sockaddr_in *)&ss)->sin_port
-					: ((struct sockaddr_in6 *)&ss)->sin6_port);
+		l->port = sa_port(&ss);
 	listener_add(l);
 	return 0;
 }
@@ -1641,7 +1630,7 @@ int conn_listen(uv_loop_t *loop, const char *listen, bool tls,
 	for (int i = 0; i < n; i++) {
 		int r;
 
-		if (g.workers > 1)
+		if (shared_workers() > 1)
 			r = items[i].path[0]
 				? listen_unix_held(&items[i], tls, cb, arg, err)
 				: listen_tcp_held(&items[i], tls, cb, arg, err);
@@ -1689,7 +1678,7 @@ int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg)
 			goto next;
 		}
 		l = listener_new(tls, cb, arg);
-		if (g.workers > 1) {
+		if (shared_workers() > 1) {
 			/* Every worker accepts on systemd's socket. */
 			l->held = true;
 			l->is_unix = ss.ss_family == AF_UNIX;
@@ -1759,12 +1748,6 @@ void conn_listen_close_all(void)
 	}
 	g.listeners = NULL;
 	g.ltail = &g.listeners;
-}
-
-void conn_listen_workers(unsigned n)
-{
-	assert(g.listeners == NULL && n >= 1 && n <= SHARED_WORKERS_MAX);
-	g.workers = n;
 }
 
 int conn_listen_adopt(uv_loop_t *loop, unsigned worker)

@@ -82,11 +82,11 @@ int conn_listen(uv_loop_t *loop, const char *listen, bool tls,
 int conn_listen_systemd(uv_loop_t *loop, conn_accept_cb *cb, void *arg);
 /* Stops accepting (graceful shutdown); closes held sockets too. */
 void conn_listen_close_all(void);
-/* Before the first conn_listen*: n > 1 makes the listeners "held" for n
- * worker processes (core/daemon.c): each TCP address gets n SO_REUSEPORT
- * sockets (the kernel spreads connections over them), unix and systemd
- * sockets one shared socket, all opened and listening but in no loop. */
-void conn_listen_workers(unsigned n);
+/* With n > 1 workers (shared_workers(), set by shared_init before the
+ * first conn_listen*) the listeners are "held" for the worker processes
+ * (core/daemon.c): each TCP address gets n SO_REUSEPORT sockets (the
+ * kernel spreads connections over them), unix and systemd sockets one
+ * shared socket, all opened and listening but in no loop. */
 /* In worker i after the fork: puts its socket of each held listener
  * (the i-th, or the shared one) on loop and closes the others in this
  * process. Returns 0, or -1 (logged) when one cannot be used. */

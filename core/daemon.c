@@ -107,8 +107,7 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv)
 						 ? SHARED_WORKERS_MAX
 						 : (unsigned)n;
 	}
-	shared_init(d->workers);
-	conn_listen_workers(d->workers);
+	shared_init(d->workers); /* before any listener: see conn.h */
 	if (conn_tls_load(&d->cfg, &err) < 0)
 		fatal("%s", err.data);
 	buf_release(&err);
@@ -205,12 +204,11 @@ static struct {
 	pid_t master;
 } m;
 
+/* libuv's monotonic clock: the master runs no loop, but the clock needs
+ * none. */
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return uv_hrtime() / 1000000;
 }
 
 static void sigchld_noop(int sig)

@@ -24,7 +24,7 @@
  * loop is one core and one process holds at most RLIMIT_NOFILE sockets,
  * so the daemon forks N worker processes in daemon_ready. The process
  * started (the master) keeps the listening sockets (one SO_REUSEPORT
- * socket per worker and address, see conn_listen_workers; systemd's and
+ * socket per worker and address, see conn.h; systemd's and
  * unix sockets are shared) and never returns from daemon_ready: it holds
  * no session, restarts a worker that dies, reloads its config and
  * forwards SIGHUP, forwards SIGTERM/SIGINT and exits 0 once every worker

@@ -826,6 +826,18 @@ static void on_boundary(struct mime_parser *p, size_t k, bool close,
 	push(p, part_new(f->part, next));
 }
 
+/* The counts after a line whose break is eol bytes long (0 at the end of
+ * input, 1 for LF, 2 for CRLF); the next line starts at next. */
+static void line_done(struct mime_parser *p, unsigned eol, uint64_t next)
+{
+	p->lf += eol > 0;
+	p->bare += eol == 1;
+	p->prev_eol = eol;
+	p->prev_bare = eol == 1;
+	p->line_start = next;
+	p->line_len = 0;
+}
+
 /* A complete line: n bytes kept of it in p->line, eol is the length of
  * its break (0 at the end of input, 1 for LF, 2 for CRLF). */
 static void process_line(struct mime_parser *p, size_t n, unsigned eol)
@@ -856,12 +868,7 @@ static void process_line(struct mime_parser *p, size_t n, unsigned eol)
 		else
 			header_line(top, p->line, content);
 	}
-	p->lf = lf_after;
-	p->bare = bare_after;
-	p->prev_eol = eol;
-	p->prev_bare = eol == 1;
-	p->line_start = next;
-	p->line_len = 0;
+	line_done(p, eol, next);
 }
 
 /* ---- the public parser -------------------------------------------------- */
@@ -895,18 +902,15 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t n)
 		bool cr = false;
 
 		/* A whole body line not starting with '-' is no boundary
-		 * (RFC 2046 5.1.1) and no header: only its break counts, as
-		 * process_line would count it (most of a message's bytes) */
+		 * (RFC 2046 5.1.1) and no header: only its break counts
+		 * (line_done, as process_line ends; most of a message's
+		 * bytes) */
 		if (lf != NULL && p->off == p->line_start && d[0] != '-' &&
 		    p->stack[p->depth - 1].state != F_HDR) {
 			cr = take >= 2 && d[take - 2] == '\r';
 			p->off += take;
 			p->prev_byte = '\n';
-			p->lf++;
-			p->bare += !cr;
-			p->prev_eol = cr ? 2 : 1;
-			p->prev_bare = !cr;
-			p->line_start = p->off;
+			line_done(p, cr ? 2 : 1, p->off);
 			d += take;
 			n -= take;
 			continue;

@@ -42,11 +42,7 @@ static uint64_t now_ms(void)
 
 static uint32_t ip_hash(const char *ip)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *ip; ip++)
-		h = (h ^ (unsigned char)*ip) * 16777619u;
-	return h;
+	return (uint32_t)shared_hash(ip);
 }
 
 static bool expired(const struct penalty_entry *e, uint64_t now)

@@ -803,11 +803,10 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 	return 0;
 }
 
-/* Streams the current literal while the output has room. Returns 1 when
- * the literal is complete, 0 when the output is full. A read error pads
- * the rest of the literal and fails the command (c->failed); -1 is not
- * returned today. */
-static int stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
+/* Streams the current literal while the output has room. Returns true
+ * when the literal is complete, false when the output is full. A read
+ * error pads the rest of the literal and fails the command (c->failed). */
+static bool stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 {
 	struct imap_session *s = cmd->s;
 	struct fstream *fs = &c->fs;
@@ -815,7 +814,7 @@ static int stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 
 	while (fs->left > 0) {
 		if (imap_output_full(s))
-			return 0;
+			return false;
 		size_t before = b->len;
 		if (fs->pos < fs->end && !fetch_window_done(&fs->w)) {
 			const char *p;
@@ -868,7 +867,7 @@ static int stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 	fetch_decoder_release(&fs->dec);
 	buf_release(&fs->tmp);
 	fs->active = false;
-	return 1;
+	return true;
 }
 
 /* Appends one non-streamed item, or starts a streamed one. */
@@ -1008,19 +1007,8 @@ static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd)
 	for (;;) {
 		if (!s->conn)
 			return IMAP_CMD_DONE;
-		if (c->fs.active) {
-			int r = stream_step(cmd, c);
-			if (r == 0)
-				return imap_cmd_set_cont(cmd, fetch_run);
-			if (r < 0) {
-				/* mid-literal: the reply cannot be ended */
-				log_error(&s->log, "FETCH uid %u: %s", c->m.uid,
-					  c->err.msg);
-				msg_release(c);
-				imap_close(s);
-				return IMAP_CMD_DONE;
-			}
-		}
+		if (c->fs.active && !stream_step(cmd, c))
+			return imap_cmd_set_cont(cmd, fetch_run);
 		if (!c->in_msg) {
 			if (imap_output_full(s))
 				return imap_cmd_set_cont(cmd, fetch_run);

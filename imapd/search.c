@@ -1026,11 +1026,10 @@ static void scan_finish(struct text_scan *ts)
 	}
 }
 
-/* Prepares ts (its buffers kept from the last part) for one text part. */
-static void scan_start(struct text_scan *ts, const struct search_key *k,
-		       const struct mime_part *part)
+/* Prepares ts (its needle set, its buffers kept from the last part) for
+ * one text part. */
+static void scan_start(struct text_scan *ts, const struct mime_part *part)
 {
-	ts->k = k;
 	ts->charset = mime_param_get(part->params, part->nparams, "charset");
 	ts->enc = 0;
 	if (part->encoding && strcasecmp(part->encoding, "base64") == 0)
@@ -1038,33 +1037,40 @@ static void scan_start(struct text_scan *ts, const struct search_key *k,
 	else if (part->encoding &&
 		 strcasecmp(part->encoding, "quoted-printable") == 0)
 		ts->enc = 2;
-	ts->direct = k->ascii && ascii_transparent(ts->charset);
+	ts->direct = ts->k->ascii && ascii_transparent(ts->charset);
 	buf_reset(&ts->raw);
 	buf_reset(&ts->conv);
 	buf_reset(&ts->fold);
 	ts->b64 = 0;
 	ts->b64n = 0;
 	ts->qpn = 0;
-	ts->found = false;
 }
 
-/* Scans the "text" leaf parts of the tree below part. */
-static int scan_parts(struct search_msg *sm, const struct mime_part *part,
-		      struct text_scan *ts, bool *found)
+static void scan_release(struct text_scan *ts)
 {
-	if (*found)
+	buf_release(&ts->raw);
+	buf_release(&ts->conv);
+	buf_release(&ts->fold);
+}
+
+/* Scans the "text" leaf parts of the tree below part until one has the
+ * needle (ts->found). */
+static int scan_parts(struct search_msg *sm, const struct mime_part *part,
+		      struct text_scan *ts)
+{
+	if (ts->found)
 		return 0;
 	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
-		for (const struct mime_part *c = part->children; c && !*found;
-		     c = c->next)
-			if (scan_parts(sm, c, ts, found) < 0)
+		for (const struct mime_part *c = part->children;
+		     c && !ts->found; c = c->next)
+			if (scan_parts(sm, c, ts) < 0)
 				return -1;
 		return 0;
 	}
 	if (!part->type || strcasecmp(part->type, "text") != 0)
 		return 0;
 
-	scan_start(ts, ts->k, part);
+	scan_start(ts, part);
 	uint64_t off = part->body_start;
 	while (off < part->body_end && !ts->found) {
 		const char *d;
@@ -1081,24 +1087,19 @@ static int scan_parts(struct search_msg *sm, const struct mime_part *part,
 	}
 	if (!ts->found)
 		scan_finish(ts);
-	*found = ts->found;
 	return 0;
 }
 
 static int match_body(const struct search_key *k, struct search_msg *sm)
 {
-	struct text_scan ts = {0};
-	bool found = false;
+	struct text_scan ts = {.k = k};
 	int r;
 
 	if (load_tree(sm) < 0 || open_body(sm) < 0)
 		return -1;
-	ts.k = k;
-	r = scan_parts(sm, sm->tree, &ts, &found);
-	buf_release(&ts.raw);
-	buf_release(&ts.conv);
-	buf_release(&ts.fold);
-	return r < 0 ? -1 : found;
+	r = scan_parts(sm, sm->tree, &ts);
+	scan_release(&ts);
+	return r < 0 ? -1 : ts.found;
 }
 
 bool search_text_part(const char *needle, const char *charset,
@@ -1108,20 +1109,18 @@ bool search_text_part(const char *needle, const char *charset,
 	struct search_key *k = key_new(SK_BODY);
 	struct mime_param cs = {(char *)"charset", (char *)charset};
 	struct mime_part part = {0};
-	struct text_scan ts = {0};
+	struct text_scan ts = {.k = k};
 
 	fold_needle(k, needle, strlen(needle));
 	part.params = charset ? &cs : NULL;
 	part.nparams = charset ? 1 : 0;
 	part.encoding = (char *)encoding;
-	scan_start(&ts, k, &part);
+	scan_start(&ts, &part);
 	for (size_t off = 0; off < n && !ts.found; off += slice)
 		scan_feed(&ts, data + off, n - off < slice ? n - off : slice);
 	if (!ts.found)
 		scan_finish(&ts);
-	buf_release(&ts.raw);
-	buf_release(&ts.conv);
-	buf_release(&ts.fold);
+	scan_release(&ts);
 	search_key_free(&k);
 	return ts.found;
 }

@@ -17,6 +17,23 @@ pytestmark = pytest.mark.usefixtures("tandem")
 
 # ---- helpers -----------------------------------------------------------------
 
+
+def control_ask(path, req):
+    """Sends req to the control socket at path; everything it answers
+    until it closes."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(path))
+    s.sendall(req)
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
 def who(t, *args):
     """`tandemctl who` rows as dicts (header checked, MAILBOX may hold spaces)."""
     out = t.ctl("who", *args).stdout.decode()
@@ -340,18 +357,7 @@ def test_control_socket_line_protocol(tandem):
     assert path.stat().st_mode & 0o777 == 0o660
 
     def ask(req):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(str(path))
-        s.sendall(req)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return data
+        return control_ask(path, req)
 
     assert ask(b"FROB\n") == b"ERR unknown command\n"
     assert ask(b"KICK\n") == b"ERR missing argument\n"

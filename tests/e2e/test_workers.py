@@ -16,7 +16,7 @@ import pytest
 from conftest import DAEMONS, need
 from test_imap_fetch import MSG1, Raw, tagged
 from test_imap_idle import start_idle, stop_idle, wait_for as wait_line
-from test_ops_control import http, metrics_port, read_to_eof, stats, wait_for
+from test_ops_control import control_ask, http, metrics_port, read_to_eof, stats, wait_for
 
 WORKERS = 3
 pytestmark = pytest.mark.tandem_config({"server": {"workers": str(WORKERS)}})
@@ -36,18 +36,7 @@ def control_sockets(t, daemon="imapd"):
 
 
 def ask(path, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(str(path))
-    s.sendall(req)
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data.decode()
+    return control_ask(path, req).decode()
 
 
 def who_raw(t, daemon="imapd"):
