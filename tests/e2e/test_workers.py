@@ -96,6 +96,33 @@ def spread_sessions(t, n, user="alice", pw="secret"):
     return rs, [where[port_of(r)] for r in rs]
 
 
+def sessions_on_two_workers(t, n, user="alice", pw="secret"):
+    """n sessions of user, logged in, on at least two workers, and the
+    worker pid of each. The kernel hashes each connection to a worker,
+    so a few may all land on one: connections are opened (WHO lists them
+    before LOGIN) until one is elsewhere, and the extra ones closed before
+    anyone logs in."""
+    rs, where = [], []
+    for _ in range(40):
+        r = Raw(t, user=None)
+        pid = wait_for(lambda: who_raw(t).get(port_of(r)), "session in WHO")
+        rs.append(r)
+        where.append(pid)
+        if len(set(where)) >= 2 and len(rs) >= n:
+            break
+    else:
+        pytest.fail("40 connections all went to one worker")
+    # keep the last one (on another worker than the first) and n-1 others
+    keep = [len(rs) - 1] + list(range(n - 1))
+    for i, r in enumerate(rs):
+        if i not in keep:
+            close(r)
+    rs, where = [rs[i] for i in keep], [where[i] for i in keep]
+    for r in rs:
+        assert tagged(r.cmd(f"LOGIN {user} {pw}")) == b"OK"
+    return rs, where
+
+
 def on_other_workers(t):
     """Two sessions of alice served by two different workers."""
     first = Raw(t)
@@ -259,7 +286,7 @@ def test_per_ip_limit_is_the_daemons(tandem):
                             "limits": {"max_connections_per_user": "6"}})
 def test_per_user_limit_is_the_daemons(tandem):
     t = tandem
-    rs, served = spread_sessions(t, 6)
+    rs, served = sessions_on_two_workers(t, 6)
     assert len(set(served)) >= 2, served
     for _ in range(3):
         r = Raw(t, user=None)
