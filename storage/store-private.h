@@ -68,6 +68,7 @@ struct store {
 	uv_timer_t *kick;
 	struct store_watch *watches;
 	int dispatching;
+	uint64_t round; /* store_feed_round(): nonzero while dispatching */
 	int pending_closes;
 };
 

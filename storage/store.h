@@ -124,6 +124,12 @@ typedef void store_change_cb(struct store *s, void *arg);
 struct store_watch *store_watch_add(struct store *s, store_change_cb *cb,
 				    void *arg);
 void store_watch_remove(struct store_watch **w);
+/* While the watch callbacks of one round run: a number naming the round,
+ * never used by another round of any store of this process; 0 outside
+ * one. What a callback reads may be kept and reused by the others of the
+ * same round: a commit that lands after the round began brings another
+ * round, so nobody is left behind by a reader that read a little early. */
+uint64_t store_feed_round(const struct store *s);
 
 /* ---- mailboxes (reads) --------------------------------------------- */
 

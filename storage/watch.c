@@ -37,16 +37,25 @@ void store_feed_notify(struct store *s)
 		uv_async_send(s->async);
 }
 
+uint64_t store_feed_round(const struct store *s)
+{
+	return s->round;
+}
+
 static void feed_dispatch(struct store *s)
 {
+	static uint64_t rounds; /* loop thread only */
 	struct store *hold = store_ref(s);
 
-	s->dispatching++;
+	if (s->dispatching++ == 0)
+		s->round = ++rounds;
 	for (struct store_watch *w = s->watches; w; w = w->next)
 		if (!w->dead)
 			w->cb(s, w->arg);
 	if (--s->dispatching == 0) {
 		struct store_watch **pp = &s->watches;
+
+		s->round = 0;
 		while (*pp) {
 			struct store_watch *w = *pp;
 			if (w->dead) {
