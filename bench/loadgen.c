@@ -44,6 +44,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_INBUF (64u << 20) /* a line or unread input larger is an error */
@@ -953,6 +956,39 @@ static bool pop3_is_multi(enum step s)
 	return s == ST_UIDL || s == ST_RETR;
 }
 
+/* The first CRLF "." CRLF in p[0..n), or NULL. The scan looks for LF followed by
+ * '.' (16 positions at a time with SSE2: a multi-line body has few) and
+ * checks the CR around each; glibc's memmem for the 5-byte needle was
+ * most of the load generator's CPU on a 50 MB RETR. */
+static char *find_dot_end(char *p, size_t n)
+{
+	size_t i = 1;
+
+	if (n < 5)
+		return NULL;
+#if defined(__SSE2__)
+	const __m128i lf = _mm_set1_epi8('\n'), dot = _mm_set1_epi8('.');
+	for (; i + 17 <= n; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(p + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(p + i + 1));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+			_mm_cmpeq_epi8(a, lf), _mm_cmpeq_epi8(b, dot)));
+		while (m) {
+			size_t k = i + (size_t)__builtin_ctz(m);
+			if (k + 3 < n && p[k - 1] == '\r' && p[k + 2] == '\r' &&
+			    p[k + 3] == '\n')
+				return p + k - 1;
+			m &= m - 1;
+		}
+	}
+#endif
+	for (; i + 3 < n; i++)
+		if (p[i] == '\n' && p[i + 1] == '.' && p[i - 1] == '\r' &&
+		    p[i + 2] == '\r' && p[i + 3] == '\n')
+			return p + i - 1;
+	return NULL;
+}
+
 static void pop3_input(struct client *c)
 {
 	struct rb *b = &c->in;
@@ -972,7 +1008,7 @@ static void pop3_input(struct client *c)
 				pop3_next(c);
 				continue;
 			}
-			char *e = memmem(p, a, "\r\n.\r\n", 5);
+			char *e = find_dot_end(p, a);
 			if (!e) {
 				/* keep a possible partial terminator */
 				size_t keep = a < 4 ? a : 4;
