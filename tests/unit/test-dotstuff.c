@@ -202,7 +202,7 @@ static void test_retr_inplace(void)
 {
 	static const char alpha[] = "aaaaaaa\r\n.";
 	struct buf want = BUF_INIT, got = BUF_INIT, scratch = BUF_INIT;
-	char in[200];
+	char in[1200]; /* several 128-byte blocks of the AVX2 scan */
 	unsigned seed = 777;
 
 	for (int round = 0; round < 20000; round++) {
@@ -242,6 +242,54 @@ static void test_retr_inplace(void)
 			buf_append_c(&got, '\0');
 			CHECK_STR(got.data + 5, want.data);
 			break;
+		}
+	}
+	buf_release(&want);
+	buf_release(&got);
+	buf_release(&scratch);
+}
+
+/* Clean CRLF text with one place to change (a '.' starting a line, or a
+ * bare LF) at every position of a body longer than the vector scans'
+ * blocks, in one slice: each must be found wherever it falls. */
+static void test_retr_inplace_one_change(void)
+{
+	struct buf want = BUF_INIT, got = BUF_INIT, scratch = BUF_INIT;
+	char in[700];
+	int bad = 0;
+
+	for (size_t at = 1; at + 1 < sizeof(in) && !bad; at++) {
+		for (int kind = 0; kind < 2 && !bad; kind++) {
+			struct dotstuff d;
+
+			for (size_t i = 0; i < sizeof(in); i++)
+				in[i] = i % 40 == 38 ? '\r'
+					: i % 40 == 39 ? '\n' : 'a' + i % 26;
+			if (kind == 0) {
+				/* a line starting with '.' */
+				if (in[at - 1] != '\n')
+					continue;
+				in[at] = '.';
+			} else {
+				/* a bare LF */
+				if (in[at] == '\r' || in[at] == '\n' ||
+				    in[at - 1] == '\r')
+					continue;
+				in[at] = '\n';
+			}
+			ref_retr(in, sizeof(in), &want);
+			buf_reset(&got);
+			dotstuff_init(&d, false, 0);
+			memcpy(buf_space(&got, sizeof(in)), in, sizeof(in));
+			buf_commit(&got, sizeof(in));
+			dotstuff_retr_inplace(&d, &got, 0, &scratch);
+			dotstuff_finish(&d, &got);
+			if (got.len != want.len ||
+			    memcmp(got.data, want.data, want.len) != 0) {
+				fprintf(stderr, "change %d at %zu\n", kind, at);
+				bad = 1;
+			}
+			CHECK(!bad);
 		}
 	}
 	buf_release(&want);
@@ -356,6 +404,7 @@ int main(void)
 	test_retr();
 	test_retr_random();
 	test_retr_inplace();
+	test_retr_inplace_one_change();
 	test_top();
 	test_sizes();
 	test_reply();
