@@ -173,7 +173,6 @@ struct listener {
 
 static struct {
 	size_t high, low;
-	unsigned long next_id;
 	struct conn *all;        /* every connection not yet freed */
 	unsigned open;           /* connections before CLOSED */
 	struct conn *q[3];       /* deferred work: [Q_NEXT] for the next idle
@@ -1285,7 +1284,7 @@ static void fill_info(struct conn *c)
 	int len;
 	bool lb;
 
-	c->info.id = ++g.next_id;
+	c->info.id = shared_next_id();
 	if (c->is_unix) {
 		snprintf(c->info.rip, sizeof(c->info.rip), "unix");
 		snprintf(c->info.lip, sizeof(c->info.lip), "unix");

@@ -56,7 +56,7 @@ typedef void conn_cb(struct conn *c, enum conn_event ev, void *arg);
 
 /* What the session may know about its peer. */
 struct conn_info {
-	unsigned long id;     /* unique in the process; the log sid */
+	unsigned long id;     /* unique in the daemon (shared_next_id); the log sid */
 	char rip[64];         /* remote address as text ("unix" for AF_UNIX) */
 	int rport;
 	char lip[64];         /* local address */

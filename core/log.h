@@ -21,7 +21,7 @@ enum log_level {
 
 struct log_ctx {
 	const char *proto;   /* "imap", "pop3", "lmtp" (static string) */
-	unsigned long sid;   /* session id, unique in the process */
+	unsigned long sid;   /* session id, unique in the daemon (all workers) */
 	char rip[64];        /* remote address, "" if none */
 	char user[128];      /* "" until authenticated */
 };

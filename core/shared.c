@@ -28,6 +28,7 @@ struct shared_area {
 	uint32_t workers;
 	uint32_t lock;       /* penalty lock: holder's pid, or 0 */
 	uint64_t started_ns;
+	uint64_t next_id;    /* the last connection id given out */
 	unsigned char penalty[SHARED_PENALTY_BYTES];
 	struct shared_slot slot[];
 };
@@ -66,6 +67,12 @@ void shared_init(unsigned workers)
 	area->started_ns = uv_hrtime();
 	mine = &area->slot[0];
 	control_counts_p = &mine->counts;
+}
+
+uint64_t shared_next_id(void)
+{
+	ensure();
+	return __atomic_add_fetch(&area->next_id, 1, __ATOMIC_RELAXED);
 }
 
 unsigned shared_workers(void)

@@ -50,6 +50,11 @@ enum shared_kind {
  * the calling process uses slot 0 until shared_worker_enter. Call once,
  * before forking. Fatal when the mapping cannot be made. */
 void shared_init(unsigned workers);
+/* A connection id no other connection of the daemon had, in any worker
+ * or any earlier incarnation of one (the log's sid=: journald files a
+ * worker's stderr lines under the master's pid, so ids unique only per
+ * process would name two sessions alike). */
+uint64_t shared_next_id(void);
 /* Slots in the mapping (1 without shared_init). */
 unsigned shared_workers(void);
 /* In worker i after the fork: its counters, gauge and tables are slot i

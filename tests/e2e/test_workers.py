@@ -449,3 +449,30 @@ def test_lmtp_and_pop3_workers_serve(tandem):
     p.pass_("hunter2")
     assert p.stat()[0] == 7
     p.quit()
+
+
+def login_sids(t):
+    return re.findall(r"imap sid=(\d+) rip=\S+ user=alice: login method=",
+                      t.log("imapd"))
+
+
+def test_session_ids_are_the_daemons(tandem):
+    """The log's sid= names one session in the whole daemon: workers (and
+    a worker restarted in the same slot) never give out the same one, so
+    a log that files every worker's lines under one name (journald: the
+    master's pid) still tells sessions apart."""
+    t = tandem
+    rs, served = spread_sessions(t, 12)
+    assert len(set(served)) >= 2, served
+    victim = served[0]
+    for r in rs:
+        close(r)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (lambda p: p if len(p) == WORKERS and victim not in p
+                      else None)(set(worker_pids(t))), "the worker replaced")
+    rs, served = spread_sessions(t, 12)
+    for r in rs:
+        close(r)
+    sids = wait_for(lambda: (lambda s: s if len(s) == 24 else None)(
+        login_sids(t)), "24 logins in the log")
+    assert len(set(sids)) == 24, sorted(sids)
