@@ -159,3 +159,32 @@ def test_imap_body_of_large_messages(tandem):
             typ, data = c.fetch(str(n), f"(BODY.PEEK[]<{start}.{count}>)")
             assert typ == "OK" and data[0][1] == m[start:start + count]
     c.logout()
+
+
+def test_imap_sections_and_bare_lf_bodies(tandem):
+    """BODY[TEXT] and partial ranges of a CRLF body are byte ranges of
+    what is stored (read straight into the output); a body with bare LFs
+    gets its CRs added, in ranges counted on the wire form (RFC 9051
+    6.4.5: the partial origin counts octets of the section as sent)."""
+    need("imapd")
+    bare = (b"From: lf@example.org\nSubject: bare\n\n" +
+            b"".join(b"line %d\n" % i for i in range(40000)))
+    wire = bare.replace(b"\n", b"\r\n")
+    tandem.deliver("alice", BIG)
+    tandem.deliver("alice", bare)
+    c = imaplib.IMAP4("127.0.0.1", tandem.imap_port, timeout=60)
+    c.login("alice", "secret")
+    c.select("INBOX", readonly=True)
+    text = BIG[BIG.index(b"\r\n\r\n") + 4:]
+    typ, data = c.fetch("1", "(BODY.PEEK[TEXT])")
+    assert typ == "OK" and data[0][1] == text
+    for start, count in ((0, 10), (CHUNK - 5, 2 * CHUNK), (len(text) - 3, 50),
+                         (len(text) + 10, 5)):
+        typ, data = c.fetch("1", f"(BODY.PEEK[TEXT]<{start}.{count}>)")
+        assert typ == "OK" and data[0][1] == text[start:start + count], (start, count)
+    typ, data = c.fetch("2", "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1] == wire
+    for start, count in ((1, 7), (CHUNK - 1, CHUNK + 3), (len(wire) - 4, 9)):
+        typ, data = c.fetch("2", f"(BODY.PEEK[]<{start}.{count}>)")
+        assert typ == "OK" and data[0][1] == wire[start:start + count], (start, count)
+    c.logout()
