@@ -6,6 +6,7 @@ with users alice/secret and bob/hunter2. Daemons' stderr is kept; a
 sanitizer report in it fails the test.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -200,6 +201,7 @@ class Tandem:
     def start(self, name):
         exe = DAEMONS[name]
         logf = self.root / f"{name}.log"
+        since = logf.stat().st_size if logf.exists() else 0
         fh = open(logf, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -221,6 +223,24 @@ class Tandem:
                     if time.time() > deadline:
                         raise AssertionError(f"{name} not listening on {port}:\n{self.log(name)}")
                     time.sleep(0.02)
+        # A port that accepts is not yet this daemon serving: a socket of
+        # a daemon just killed can still take (and then reset) a
+        # connection. Ready is the daemon's own word, in this start's part
+        # of the log: "ready (config ...)", and with workers every
+        # "worker i ready".
+        while True:
+            with open(logf, "rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+            m = re.search(r" ready \(config [^\n]*?(?:, (\d+) workers)?\)\n", text)
+            if m and (not m.group(1) or all(f"worker {i} ready" in text
+                                             for i in range(int(m.group(1))))):
+                break
+            if p.poll() is not None:
+                raise AssertionError(f"{name} exited {p.returncode}:\n{self.log(name)}")
+            if time.time() > deadline:
+                raise AssertionError(f"{name} never said ready:\n{self.log(name)}")
+            time.sleep(0.02)
 
     def stop(self, name, sig=signal.SIGTERM):
         p = self.procs.pop(name, None)
