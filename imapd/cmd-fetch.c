@@ -798,7 +798,6 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 		fs->left = fetch_window_size(sec.range.vsize, from, len);
 		imap_w_literal_header(b, fs->left, false);
 		fetch_decoder_init(&fs->dec, FETCH_CTE_IDENTITY);
-		fetch_window_init(&fs->w, from, len, true);
 		if (sec.range.vsize == sec.range.size) {
 			/* No bare LF in the section (the tree counted them
 			 * when the message was stored): the window is a byte
@@ -808,12 +807,55 @@ static int start_section(struct imap_cmd *cmd, struct fetch_ctx *c,
 			if (fs->left > 0)
 				fs->pos += from;
 			fs->end = fs->pos + fs->left;
+		} else {
+			fetch_window_init(&fs->w, from, len, true);
 		}
 	}
 	buf_init(&fs->tmp);
 	fs->active = true;
 	imap_reply_flush(cmd->s);
 	return 0;
+}
+
+/* A raw literal's next slice: stored bytes straight into b. Returns
+ * the bytes read (0: the body ended early), or -1 with c->err. */
+static ssize_t read_raw(struct fetch_ctx *c, struct buf *b)
+{
+	struct fstream *fs = &c->fs;
+	size_t want = fs->end - fs->pos > FETCH_RAW_SLICE
+			      ? FETCH_RAW_SLICE
+			      : (size_t)(fs->end - fs->pos);
+	ssize_t n = store_body_read(c->body, fs->pos, buf_space(b, want), want,
+				    &c->err);
+
+	if (n > 0)
+		buf_commit(b, (size_t)n);
+	return n;
+}
+
+/* The next stored chunk through the decoder (BINARY) and the window (a
+ * CR for each bare LF, the partial range) into b. Returns the stored
+ * bytes used (0: the body ended early), or -1 with c->err. */
+static ssize_t read_window(struct fetch_ctx *c, struct buf *b)
+{
+	struct fstream *fs = &c->fs;
+	const char *p;
+	ssize_t n = store_body_peek(c->body, fs->pos, &p, &c->err);
+
+	if (n <= 0)
+		return n;
+	if ((uint64_t)n > fs->end - fs->pos)
+		n = (ssize_t)(fs->end - fs->pos);
+	if (fs->decode) {
+		fetch_decoder_feed(&fs->dec, p, (size_t)n, &fs->tmp);
+		if (fs->pos + (uint64_t)n >= fs->end)
+			fetch_decoder_finish(&fs->dec, &fs->tmp);
+		fetch_window_feed(&fs->w, fs->tmp.data, fs->tmp.len, b);
+		buf_reset(&fs->tmp);
+	} else {
+		fetch_window_feed(&fs->w, p, (size_t)n, b);
+	}
+	return n;
 }
 
 /* Streams the current literal while the output has room. Returns true
@@ -829,29 +871,9 @@ static bool stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 		if (imap_output_full(s))
 			return false;
 		size_t before = b->len;
-		if (fs->raw && fs->pos < fs->end) {
-			size_t want = fs->end - fs->pos > FETCH_RAW_SLICE
-					      ? FETCH_RAW_SLICE
-					      : (size_t)(fs->end - fs->pos);
-			ssize_t n = store_body_read(c->body, fs->pos,
-						    buf_space(b, want), want,
-						    &c->err);
-			if (n < 0) {
-				/* padded below, as for a failed peek */
-				log_error(&s->log, "FETCH uid %u: %s", c->m.uid,
-					  c->err.msg);
-				c->failed = true;
-				fs->pos = fs->end;
-				continue;
-			}
-			if (n == 0)
-				fs->pos = fs->end;
-			buf_commit(b, (size_t)n);
-			fs->pos += (uint64_t)n;
-		} else if (!fs->raw && fs->pos < fs->end &&
-			   !fetch_window_done(&fs->w)) {
-			const char *p;
-			ssize_t n = store_body_peek(c->body, fs->pos, &p, &c->err);
+		if (fs->pos < fs->end &&
+		    (fs->raw || !fetch_window_done(&fs->w))) {
+			ssize_t n = fs->raw ? read_raw(c, b) : read_window(c, b);
 			if (n < 0) {
 				/* the size is out (the MIME tree, stored at
 				 * delivery, did not need the bytes): pad the
@@ -863,25 +885,7 @@ static bool stream_step(struct imap_cmd *cmd, struct fetch_ctx *c)
 				fs->pos = fs->end;
 				continue;
 			}
-			if (n == 0) {
-				fs->pos = fs->end;
-			} else {
-				if ((uint64_t)n > fs->end - fs->pos)
-					n = (ssize_t)(fs->end - fs->pos);
-				fs->pos += (uint64_t)n;
-				if (fs->decode) {
-					fetch_decoder_feed(&fs->dec, p, (size_t)n,
-							   &fs->tmp);
-					if (fs->pos >= fs->end)
-						fetch_decoder_finish(&fs->dec,
-								     &fs->tmp);
-					fetch_window_feed(&fs->w, fs->tmp.data,
-							  fs->tmp.len, b);
-					buf_reset(&fs->tmp);
-				} else {
-					fetch_window_feed(&fs->w, p, (size_t)n, b);
-				}
-			}
+			fs->pos = n ? fs->pos + (uint64_t)n : fs->end;
 		} else {
 			/* the stored bytes ended early (a stale tree):
 			 * pad, so the literal keeps its announced size */

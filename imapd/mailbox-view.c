@@ -11,13 +11,20 @@
 #include "write.h"
 #include "xalloc.h"
 
-static void push_uid(struct imap_view *v, uint32_t uid)
+/* Array a of n elements of size bytes with capacity *cap: a, or a moved,
+ * with room for one more. */
+static void *grow(void *a, uint32_t n, uint32_t *cap, size_t size)
 {
-	if (v->count == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 64;
-		v->uids = xrealloc(v->uids, (size_t)v->cap * sizeof(*v->uids));
-	}
-	v->uids[v->count++] = uid;
+	if (n < *cap)
+		return a;
+	*cap = *cap ? *cap * 2 : 16;
+	return xrealloc(a, (size_t)*cap * size);
+}
+
+static void push32(uint32_t **a, uint32_t *n, uint32_t *cap, uint32_t v)
+{
+	*a = grow(*a, *n, cap, sizeof(**a));
+	(*a)[(*n)++] = v;
 }
 
 int imap_view_open(struct imap_view *v, struct store *st,
@@ -114,33 +121,22 @@ struct sync_read {
 
 static struct sync_read shared;
 
-static void push32(uint32_t **a, uint32_t *n, uint32_t *cap, uint32_t v)
+/* a, or NULL (freed, *cap 0) when it holds more than SYNC_KEEP. */
+static void *trim(void *a, uint32_t *cap)
 {
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		*a = xrealloc(*a, (size_t)*cap * sizeof(**a));
-	}
-	(*a)[(*n)++] = v;
+	if (*cap <= SYNC_KEEP)
+		return a;
+	free(a);
+	*cap = 0;
+	return NULL;
 }
 
 /* Empties r for another read, keeping small lists' memory. */
 static void sync_read_reset(struct sync_read *r)
 {
-	if (r->cgone > SYNC_KEEP) {
-		free(r->gone);
-		r->gone = NULL;
-		r->cgone = 0;
-	}
-	if (r->cadded > SYNC_KEEP) {
-		free(r->added);
-		r->added = NULL;
-		r->cadded = 0;
-	}
-	if (r->cchanged > SYNC_KEEP) {
-		free(r->changed);
-		r->changed = NULL;
-		r->cchanged = 0;
-	}
+	r->gone = trim(r->gone, &r->cgone);
+	r->added = trim(r->added, &r->cadded);
+	r->changed = trim(r->changed, &r->cchanged);
 	if (r->kw.cap > SYNC_KEEP * 16)
 		buf_release(&r->kw);
 	buf_reset(&r->kw);
@@ -202,11 +198,8 @@ static void read_lists(struct store *st, struct sync_read *r)
 	while (store_msg_iter_next(it, &m)) {
 		struct sync_flags *f;
 
-		if (r->nchanged == r->cchanged) {
-			r->cchanged = r->cchanged ? r->cchanged * 2 : 16;
-			r->changed = xrealloc(r->changed, (size_t)r->cchanged *
-							  sizeof(*r->changed));
-		}
+		r->changed = grow(r->changed, r->nchanged, &r->cchanged,
+				  sizeof(*r->changed));
 		f = &r->changed[r->nchanged++];
 		f->uid = m.uid;
 		f->flags = m.flags;
@@ -307,7 +300,7 @@ static int sync_apply(struct imap_session *s, struct imap_view *v,
 	sync_expunges(s, v, r);
 	/* new messages: EXISTS (and RECENT for rev1) */
 	for (uint32_t i = 0; i < r->nadded; i++)
-		push_uid(v, r->added[i]);
+		push32(&v->uids, &v->count, &v->cap, r->added[i]);
 	if (v->count != old_count || r->uidnext != v->uidnext)
 		imap_reply_untagged(s, "%u EXISTS", v->count);
 	if (rev1) {

@@ -162,12 +162,9 @@ static size_t scan_insert(const char *in, size_t from, size_t n)
 
 #ifdef HAVE_AVX2_SCAN
 	/* The scan is about an eighth of a big RETR's server CPU with
-	 * SSE2; AVX2 halves it. */
-	static int avx2 = -1;
-
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	if (avx2)
+	 * SSE2; AVX2 halves it. (The check reads what libgcc found at
+	 * start-up.) */
+	if (__builtin_cpu_supports("avx2"))
 		i = skip_clean_avx2(in, i, n);
 #endif
 #ifdef __SSE2__

@@ -193,11 +193,6 @@ class Tandem:
         return self.ctl(*args, input=msg)
 
     # -- daemons -------------------------------------------------------
-    def _ports_of(self, name):
-        return {"imapd": [self.imap_port, self.imaps_port],
-                "pop3d": [self.pop3_port, self.pop3s_port],
-                "lmtpd": [self.lmtp_port]}[name]
-
     def start(self, name):
         exe = DAEMONS[name]
         logf = self.root / f"{name}.log"
@@ -211,23 +206,12 @@ class Tandem:
         fh.close()
         self.procs[name] = p
         self.logs[name] = logf
+        # Ready is the daemon's own word, in this start's part of the log:
+        # "ready (config ...)", and with workers every "worker i ready"
+        # (both come after the listening sockets are open). A port that
+        # accepts is not: a socket of a daemon just killed can still take
+        # (and then reset) a connection.
         deadline = time.time() + 15
-        for port in self._ports_of(name):
-            while True:
-                if p.poll() is not None:
-                    raise AssertionError(f"{name} exited {p.returncode}:\n{self.log(name)}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise AssertionError(f"{name} not listening on {port}:\n{self.log(name)}")
-                    time.sleep(0.02)
-        # A port that accepts is not yet this daemon serving: a socket of
-        # a daemon just killed can still take (and then reset) a
-        # connection. Ready is the daemon's own word, in this start's part
-        # of the log: "ready (config ...)", and with workers every
-        # "worker i ready".
         while True:
             with open(logf, "rb") as f:
                 f.seek(since)

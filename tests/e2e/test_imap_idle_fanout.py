@@ -39,6 +39,29 @@ def read_n(r, n):
     return [r.f.readline() for _ in range(n)]
 
 
+def watchers(t, boxes):
+    """A reference session per kind and mailbox, and IDLERS idlers per
+    kind and mailbox, opened interleaved: ({(kind, box): ref}, [(kind,
+    box, session, IDLE tag)])."""
+    refs, idlers = {}, []
+    for i in range(IDLERS):
+        for kind in KINDS:
+            for box in boxes:
+                if i == 0:
+                    refs[kind, box] = session(t, kind, box)
+                r = session(t, kind, box)
+                idlers.append((kind, box, r, start_idle(r)))
+    return refs, idlers
+
+
+def close_watchers(refs, idlers):
+    for kind, box, r, tag in idlers:
+        stop_idle(r, tag)
+        r.close()
+    for r in refs.values():
+        r.close()
+
+
 @pytest.fixture
 def fanout(tandem):
     t = tandem
@@ -51,20 +74,9 @@ def fanout(tandem):
     # claim \Recent before anyone watches, so no kind counts any
     for box in BOXES:
         assert tagged(o.cmd(f"SELECT {box}")) == b"OK"
-    refs, idlers = {}, []
-    for i in range(IDLERS):
-        for kind in KINDS:
-            for box in BOXES:
-                if i == 0:
-                    refs[kind, box] = session(t, kind, box)
-                r = session(t, kind, box)
-                idlers.append((kind, box, r, start_idle(r)))
+    refs, idlers = watchers(t, BOXES)
     yield t, o, refs, idlers
-    for kind, box, r, tag in idlers:
-        stop_idle(r, tag)
-        r.close()
-    for r in refs.values():
-        r.close()
+    close_watchers(refs, idlers)
     o.close()
 
 
@@ -131,22 +143,11 @@ def test_idlers_on_mailboxes_in_the_same_state_keep_apart(tandem):
     boxes = ["E1", "E2"]
     for box in boxes:
         assert tagged(o.cmd(f"CREATE {box}")) == b"OK"
-    refs = {(k, b): session(t, k, b) for k in KINDS for b in boxes}
-    idlers = []
-    for _ in range(IDLERS):
-        for kind in KINDS:
-            for box in boxes:
-                r = session(t, kind, box)
-                idlers.append((kind, box, r, start_idle(r)))
-    for box in boxes:
+    refs, idlers = watchers(t, boxes)
+    for box, other in zip(boxes, reversed(boxes)):
         t.deliver("alice", MSG1, box)
         w = check_step(refs, idlers)
         assert w["rev2", box] == [b"* 1 EXISTS\r\n"]
-        other = [b for b in boxes if b != box][0]
-        if box == "E1":
-            assert w["rev2", other] == []
-    for kind, box, r, tag in idlers:
-        stop_idle(r, tag)
-        r.close()
-    for r in list(refs.values()) + [o]:
-        r.close()
+        assert w["rev2", other] == []
+    close_watchers(refs, idlers)
+    o.close()

@@ -18,21 +18,28 @@ pytestmark = pytest.mark.usefixtures("tandem")
 # ---- helpers -----------------------------------------------------------------
 
 
+def ask_to_eof(s, req):
+    """Sends req on the connected socket s; everything the peer answers
+    until it closes (a peer that hangs makes s time out)."""
+    s.sendall(req)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+
 def control_ask(path, req):
     """Sends req to the control socket at path; everything it answers
     until it closes."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(str(path))
-    s.sendall(req)
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
+    return ask_to_eof(s, req)
+
 
 def who(t, *args):
     """`tandemctl who` rows as dicts (header checked, MAILBOX may hold spaces)."""
@@ -404,14 +411,7 @@ def http(port, request, timeout=10):
     """Sends raw bytes, returns (status line, headers dict, body) read to EOF.
     A server that hangs makes the socket time out (the test fails)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(request)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = ask_to_eof(s, request)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = dict(l.split(": ", 1) for l in lines[1:])

@@ -123,22 +123,6 @@ def sessions_on_two_workers(t, n, user="alice", pw="secret"):
     return rs, where
 
 
-def on_other_workers(t):
-    """Two sessions of alice served by two different workers."""
-    first = Raw(t)
-    mine = wait_for(lambda: who_raw(t).get(port_of(first)), "first in WHO")
-    extra = []
-    for _ in range(40):
-        r = Raw(t)
-        pid = wait_for(lambda: who_raw(t).get(port_of(r)), "session in WHO")
-        if pid != mine:
-            for x in extra:
-                close(x)
-            return first, r
-        extra.append(r)
-    pytest.fail("40 connections all went to one worker")
-
-
 # ---- the processes -----------------------------------------------------------
 
 def test_master_forks_the_workers_and_connections_spread(tandem):
@@ -158,7 +142,7 @@ def test_master_forks_the_workers_and_connections_spread(tandem):
 
 def test_killed_worker_is_restarted_and_the_others_keep_serving(tandem):
     t = tandem
-    a, b = on_other_workers(t)
+    a, b = sessions_on_two_workers(t, 2)[0]
     where = who_raw(t)
     victim, survivor = where[port_of(a)], where[port_of(b)]
     b.cmd("SELECT INBOX")
@@ -404,7 +388,7 @@ def test_idle_sees_changes_made_in_another_worker(tandem):
     t = tandem
     for _ in range(2):
         t.deliver("alice", MSG1)
-    r, o = on_other_workers(t)
+    r, o = sessions_on_two_workers(t, 2)[0]
     where = who_raw(t)
     assert where[port_of(r)] != where[port_of(o)]
     r.cmd("SELECT INBOX")
