@@ -1003,7 +1003,7 @@ static void scan_feed(struct text_scan *ts, const char *p, size_t n)
 
 static void scan_finish(struct text_scan *ts)
 {
-	char tail[3];
+	char tail[16] = {0}; /* lower_bytes may read a whole vector */
 	size_t n = 0;
 
 	if (ts->enc == 1 && ts->b64n >= 2) {

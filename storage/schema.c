@@ -96,6 +96,7 @@ static int user_version(sqlite3 *db, int *v_r, struct store_err *err)
 	sqlite3_stmt *st;
 	int rc;
 
+	*v_r = 0;
 	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(st);
