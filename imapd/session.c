@@ -480,7 +480,7 @@ static void cmd_end(struct imap_session *s)
 }
 
 /* Runs fn and what it leaves pending until the command waits or ends. */
-static void cmd_run(struct imap_session *s, imap_cmd_fn *fn)
+static void cmd_steps(struct imap_session *s, imap_cmd_fn *fn)
 {
 	struct imap_cmd *cmd = s->cmd;
 
@@ -502,6 +502,25 @@ static void cmd_run(struct imap_session *s, imap_cmd_fn *fn)
 		if (cmd->line_fn && !s->in_process)
 			process_input(s);
 		return;
+	}
+}
+
+/* A command's steps on the loop thread read one snapshot of the store
+ * (the checks, the reads, the untagged updates of the reply): one round
+ * of file locks instead of one per read. The batch ends before the loop
+ * runs again; writes run on workers, so a step after one (work_after)
+ * starts a new batch that sees it. The reference keeps the store open
+ * should the command close the session. */
+static void cmd_run(struct imap_session *s, imap_cmd_fn *fn)
+{
+	struct store *st = s->store ? store_ref(s->store) : NULL;
+
+	if (st)
+		store_read_begin(st);
+	cmd_steps(s, fn);
+	if (st) {
+		store_read_end(st);
+		store_unref(&st);
 	}
 }
 

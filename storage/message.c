@@ -228,17 +228,21 @@ int store_first_uid_without(struct store *s, int64_t mailbox_id,
 	return 0;
 }
 
+/* BEGIN is deferred: the snapshot is taken by the first read, so a
+ * batch that reads nothing costs no lock. */
 void store_read_begin(struct store *s)
 {
+	if (s->read_depth++ > 0)
+		return;
 	sqlite3_stmt *st = R("BEGIN");
 
-	if (st && sqlite3_step(st) != SQLITE_DONE)
+	if (st) {
+		sqlite3_step(st);
 		sqlite3_reset(st);
-	else if (st)
-		sqlite3_reset(st);
+	}
 }
 
-void store_read_end(struct store *s)
+static void read_commit(struct store *s)
 {
 	if (sqlite3_get_autocommit(s->rd))
 		return;
@@ -249,6 +253,24 @@ void store_read_end(struct store *s)
 	}
 	if (!sqlite3_get_autocommit(s->rd))
 		sqlite3_exec(s->rd, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void store_read_end(struct store *s)
+{
+	if (s->read_depth == 0 || --s->read_depth > 0)
+		return;
+	read_commit(s);
+}
+
+void store_read_refresh(struct store *s)
+{
+	if (s->read_depth == 0 || sqlite3_get_autocommit(s->rd))
+		return;
+	read_commit(s);
+	unsigned depth = s->read_depth;
+	s->read_depth = 0;
+	store_read_begin(s);
+	s->read_depth = depth;
 }
 
 int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,

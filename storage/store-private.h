@@ -50,6 +50,7 @@ struct store {
 	struct stmt_cache rd_cache;
 	struct buf rd_tmp; /* backs pointers returned by store_msg_get */
 	unsigned rd_mapped; /* open big bodies that asked for mmap (body.c) */
+	unsigned read_depth; /* store_read_begin nesting */
 	uint64_t rd_map_read; /* bytes read through the mapping since made */
 
 	/* writer: only with wmu held */
@@ -133,6 +134,13 @@ int store_quota_check(struct store *s, uint64_t bytes, uint64_t messages,
 int store_quota_check_append(struct store *s,
 			     const struct store_append_req *rq, size_t n,
 			     struct store_err *err);
+
+/* message.c: a write committed on the loop thread while a batch of reads
+ * (store_read_begin) is open: the batch goes on in a new snapshot, so
+ * the reads after the write see it. */
+void store_read_refresh(struct store *s);
+/* store.c: the thread that called store_global_init (or no loop). */
+bool store_on_loop_thread(void);
 
 /* spool.c: ends the parse of the spooled bytes (the first call) and
  * returns the serialised MIME tree (mime_serialize), owned by the spool;

@@ -437,6 +437,11 @@ int store_open(const char *user, bool create, struct store **s_r,
 	return 0;
 }
 
+bool store_on_loop_thread(void)
+{
+	return !store_loop || pthread_equal(pthread_self(), loop_thread);
+}
+
 struct store *store_ref(struct store *s)
 {
 	pthread_mutex_lock(&registry_mu);

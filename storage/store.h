@@ -237,8 +237,10 @@ uint64_t store_expunged_horizon(struct store *s, int64_t mailbox_id);
  * per read (a FETCH 1:* of 100 000 messages otherwise spends a fifth of
  * its time in fcntl). store_read_end must come before the loop thread
  * goes back to the loop: an open read transaction holds back WAL
- * checkpoints. Not nested; a failed begin just leaves each read on its
- * own. */
+ * checkpoints. Batches nest (the outermost one is the transaction); a
+ * write committed on the loop thread inside a batch starts a new
+ * snapshot for the reads after it. A failed begin just leaves each read
+ * on its own. */
 void store_read_begin(struct store *s);
 void store_read_end(struct store *s);
 

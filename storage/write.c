@@ -65,6 +65,10 @@ int store_wtx_commit(struct store *s, struct store_err *err)
 		pthread_mutex_unlock(&s->wmu);
 		return -1;
 	}
+	/* the reader belongs to the loop thread: only there can a batch
+	 * of reads be open around this write */
+	if (store_on_loop_thread())
+		store_read_refresh(s);
 	if (changed)
 		store_feed_notify(s);
 	pthread_mutex_unlock(&s->wmu);

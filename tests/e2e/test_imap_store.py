@@ -100,3 +100,37 @@ def test_store_seen_by_other_session(tandem):
     assert any(l.startswith(b"* 1 FETCH") and b"\\Flagged" in l for l in out)
     a.close()
     b.close()
+
+
+def test_pipelined_writes_are_seen_by_the_next_command(tandem):
+    """A command's reads share one snapshot of the store; each write the
+    pipeline makes is still seen by the commands after it."""
+    three(tandem)
+    r = Raw(tandem)
+    r.cmd("SELECT INBOX")
+    r.s.sendall(b"p1 STORE 1 +FLAGS.SILENT (\\Flagged)\r\n"
+                b"p2 FETCH 1 (FLAGS)\r\n"
+                b"p3 CREATE Piped\r\n"
+                b"p4 LIST \"\" Piped\r\n"
+                b"p5 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n"
+                b"p6 EXPUNGE\r\n"
+                b"p7 FETCH 1:* (FLAGS)\r\n")
+    lines = []
+    while not lines or not lines[-1].startswith(b"p7 "):
+        line = r.read_reply()
+        assert line, lines
+        lines.append(line)
+    by_tag = {}
+    cur = []
+    for line in lines:
+        cur.append(line)
+        if not line.startswith(b"*"):
+            by_tag[line.split(b" ")[0]] = cur
+            cur = []
+    assert all(v[-1].split(b" ")[1] == b"OK" for v in by_tag.values()), lines
+    assert b"\\Flagged" in by_tag[b"p2"][0]
+    assert any(b"Piped" in l for l in by_tag[b"p4"][:-1])
+    assert b"* 2 EXPUNGE\r\n" in by_tag[b"p6"]
+    fetches = [l for l in by_tag[b"p7"] if l.startswith(b"* ")]
+    assert len(fetches) == 2 and b"\\Flagged" in fetches[0], lines
+    r.close()

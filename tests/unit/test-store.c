@@ -1,6 +1,7 @@
 /* test-store.c - the store on real temporary SQLite files: every public
  * function of storage/store.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -569,6 +570,53 @@ static void test_flags(void)
 	store_unref(&s);
 }
 
+static void *append_thread(void *arg)
+{
+	append(arg, "INBOX", "w\r\n", 3, 0, NULL);
+	return NULL;
+}
+
+static uint32_t inbox_messages(struct store *s)
+{
+	struct store_mailbox mb;
+	struct store_err err;
+
+	CHECK(store_mailbox_get(s, "INBOX", &mb, &err) == 0);
+	return mb.messages;
+}
+
+/* store_read_begin/end: batches nest (an inner end keeps the snapshot),
+ * a write from a worker thread is seen after the batch ends, a write on
+ * the loop thread (this one: store_global_init ran here) at once. */
+static void test_read_batch(void)
+{
+	struct store *s;
+	struct store_err err;
+	pthread_t t;
+
+	CHECK(store_open("fay", true, &s, &err) == 0);
+	append(s, "INBOX", "m\r\n", 3, 0, NULL);
+
+	store_read_begin(s);
+	CHECK(inbox_messages(s) == 1);
+	store_read_begin(s);
+	store_read_end(s);
+	CHECK(pthread_create(&t, NULL, append_thread, s) == 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(inbox_messages(s) == 1); /* still the batch's snapshot */
+	store_read_end(s);
+	CHECK(inbox_messages(s) == 2);
+
+	store_read_begin(s);
+	CHECK(inbox_messages(s) == 2);
+	append(s, "INBOX", "l\r\n", 3, 0, NULL);
+	CHECK(inbox_messages(s) == 3);
+	store_read_end(s);
+	store_read_end(s); /* unbalanced: nothing happens */
+	CHECK(inbox_messages(s) == 3);
+	store_unref(&s);
+}
+
 static void test_expunge_copy(void)
 {
 	struct store *s;
@@ -984,6 +1032,7 @@ int main(void)
 	test_append_read();
 	test_iter();
 	test_flags();
+	test_read_batch();
 	test_expunge_copy();
 	test_locks();
 	test_check_detects();
