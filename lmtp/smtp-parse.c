@@ -6,6 +6,9 @@
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- command line --------------------------------------------------- */
 
@@ -327,6 +330,28 @@ void smtp_dec_init(struct smtp_dec *d, enum smtp_dec_mode mode)
 	d->state = DEC_BOL;
 }
 
+/* The length of p's first run without CR or LF: text inside a line,
+ * copied as it is. Sixteen bytes a step where SSE2 is there (always on
+ * x86-64). */
+static size_t text_run(const char *p, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+	}
+#endif
+	while (i < n && p[i] != '\r' && p[i] != '\n')
+		i++;
+	return i;
+}
+
 enum smtp_dec_status smtp_dec_feed(struct smtp_dec *d, const char *in,
 				   size_t n, size_t *used_r, struct buf *out)
 {
@@ -335,6 +360,16 @@ enum smtp_dec_status smtp_dec_feed(struct smtp_dec *d, const char *in,
 	int st = d->state;
 
 	for (i = 0; i < n; i++) {
+		/* inside a line, up to its CR or LF, nothing changes: copy
+		 * the run whole and go on byte by byte from its end */
+		if (st == DEC_TEXT) {
+			size_t r = text_run(in + i, n - i);
+			memcpy(o + k, in + i, r);
+			k += r;
+			i += r;
+			if (i == n)
+				break;
+		}
 		char c = in[i];
 
 		switch (st) {
