@@ -1,5 +1,6 @@
 /* daemon.c - command line, config, logging, TLS, listeners, privileges,
  * signals: what every Tandem daemon does the same way. */
+#include "clock.h"
 #include "daemon.h"
 #include "buf.h"
 #include "log.h"
@@ -203,13 +204,6 @@ static struct {
 	sigset_t old_mask;
 	pid_t master;
 } m;
-
-/* libuv's monotonic clock: the master runs no loop, but the clock needs
- * none. */
-static uint64_t mono_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
 
 static void sigchld_noop(int sig)
 {

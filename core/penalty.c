@@ -8,6 +8,7 @@
  * failure, at once on a success, and when the table is full the entry with
  * the oldest last failure gives way.
  */
+#include "clock.h"
 #include "auth.h"
 #include "shared.h"
 
@@ -31,14 +32,6 @@ _Static_assert(sizeof(struct penalty_entry) * PENALTY_SLOTS <=
 		       SHARED_PENALTY_BYTES,
 	       "the penalty table fits its shared area");
 #define penalty_table ((struct penalty_entry *)shared_penalty_area())
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint32_t ip_hash(const char *ip)
 {
@@ -78,7 +71,7 @@ unsigned auth_penalty_delay(const char *ip, unsigned base_ms)
 	unsigned n;
 
 	shared_lock();
-	e = find(ip, now_ms());
+	e = find(ip, mono_ms());
 	n = e ? e->failures : 0;
 	shared_unlock();
 	for (; n > 0 && d < PENALTY_MAX_MS; n--)
@@ -88,7 +81,7 @@ unsigned auth_penalty_delay(const char *ip, unsigned base_ms)
 
 void auth_penalty_fail(const char *ip)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	struct penalty_entry *e, *victim = NULL;
 	size_t i;
 
@@ -124,7 +117,7 @@ void auth_penalty_success(const char *ip)
 	struct penalty_entry *e;
 
 	shared_lock();
-	e = find(ip, now_ms());
+	e = find(ip, mono_ms());
 	if (e)
 		e->failures = 0;
 	shared_unlock();

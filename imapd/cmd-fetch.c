@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "bodystructure.h"
+#include "clock.h"
 #include "cmd-msgs.h"
 #include "envelope.h"
 #include "fetch-body.h"
@@ -1007,14 +1008,6 @@ static enum imap_cmd_result fetch_finish(struct imap_cmd *cmd)
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The producer: called first, then again each time the output drained
  * or after it yielded. A client that reads as fast as the daemon writes
  * never fills the output, so a long FETCH (1:* of 100 000 messages) also
@@ -1038,7 +1031,7 @@ static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	struct fetch_ctx *c = cmd->ctx;
-	uint64_t start = now_ms();
+	uint64_t start = mono_ms();
 
 	c->since_yield = 0;
 	for (;;) {
@@ -1050,7 +1043,7 @@ static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd)
 			if (imap_output_full(s))
 				return imap_cmd_set_cont(cmd, fetch_run);
 			if (++c->since_yield % FETCH_SLICE_CHECK == 0 &&
-			    now_ms() - start >= FETCH_SLICE_MS)
+			    mono_ms() - start >= FETCH_SLICE_MS)
 				return imap_cmd_sleep(cmd, 1, fetch_run);
 			if (!next_msg(cmd, c))
 				return fetch_finish(cmd);

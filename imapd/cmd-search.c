@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "search.h"
 #include "seqset.h"
 #include "session.h"
@@ -215,14 +216,6 @@ static enum imap_cmd_result search_finish(struct imap_cmd *cmd)
 	return imap_reply_ok(cmd, NULL, "%s completed", cmd->name);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Reads the next batch of the view's messages and matches them. */
 static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 {
@@ -230,7 +223,7 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 	struct search_ctx *c = cmd->ctx;
 	struct imap_view *v = &s->view;
 	struct store_err err;
-	uint64_t bytes = 0, start = now_ms();
+	uint64_t bytes = 0, start = mono_ms();
 
 	while (c->next_uid != 0 && v->count &&
 	       c->next_uid <= v->uids[v->count - 1]) {
@@ -301,7 +294,7 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 		/* a long search lets the loop run other sessions between
 		 * batches (a continuation would run again at once) */
 		if (bytes >= SEARCH_BATCH_BYTES ||
-		    now_ms() - start >= SEARCH_SLICE_MS)
+		    mono_ms() - start >= SEARCH_SLICE_MS)
 			return imap_cmd_sleep(cmd, 1, search_run);
 	}
 	return search_finish(cmd);

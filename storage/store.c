@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "store-private.h"
 #include "xalloc.h"
 
@@ -291,10 +292,7 @@ static int store_create_files(struct store *s, bool create,
 
 static int64_t mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return (int64_t)(mono_ms() / 1000);
 }
 
 /* Closes a store that has no references (and is out of the registry),
