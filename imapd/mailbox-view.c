@@ -157,17 +157,14 @@ static void sync_read_release(struct sync_read *r)
 /* The mailbox's counters (r->rc says whether it is still there). */
 static void read_mailbox(struct store *st, struct sync_read *r)
 {
-	struct store_mailbox mb;
 	struct store_err err = {0};
 
-	if (store_mailbox_get_by_id(st, r->mailbox_id, &mb, &err) < 0) {
+	if (store_mailbox_state(st, r->mailbox_id, &r->uidvalidity,
+				&r->uidnext, &r->highestmodseq, &err) < 0) {
 		r->rc = err.code == STORE_ERR_NOTFOUND ? -1 : 1;
 		return;
 	}
 	r->rc = 0;
-	r->uidvalidity = mb.uidvalidity;
-	r->uidnext = mb.uidnext;
-	r->highestmodseq = mb.highestmodseq;
 }
 
 /* The changes since r->since: UIDs expunged, UIDs after r->last, and

@@ -87,6 +87,35 @@ int store_mailbox_get_by_id(struct store *s, int64_t id,
 	return mb_get(s, st, mb_r, err);
 }
 
+int store_mailbox_state(struct store *s, int64_t id, uint32_t *uidvalidity_r,
+			uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			struct store_err *err)
+{
+	sqlite3_stmt *st = R("SELECT uidvalidity, uidnext, highestmodseq"
+			     " FROM mailbox WHERE id = ?");
+	int rc;
+
+	if (!st) {
+		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "mailbox");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*uidvalidity_r = (uint32_t)sqlite3_column_int64(st, 0);
+		*uidnext_r = (uint32_t)sqlite3_column_int64(st, 1);
+		*highestmodseq_r = (uint64_t)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		store_err_set(err, STORE_ERR_NOTFOUND, "no such mailbox");
+	else
+		store_err_sqlite(err, s->rd, rc, "mailbox");
+	return -1;
+}
+
 struct store_mailbox_iter {
 	struct store_mailbox *mb;
 	size_t n, cap, pos;

@@ -155,6 +155,11 @@ int store_mailbox_get(struct store *s, const char *name,
 		      struct store_mailbox *mb_r, struct store_err *err);
 int store_mailbox_get_by_id(struct store *s, int64_t id,
 			    struct store_mailbox *mb_r, struct store_err *err);
+/* Just what a session's sync compares after every command: one row, no
+ * counts, no name. Returns 0, or -1 (NOTFOUND: the mailbox is gone). */
+int store_mailbox_state(struct store *s, int64_t id, uint32_t *uidvalidity_r,
+			uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+			struct store_err *err);
 
 /* Iterates over all mailboxes, ordered by name. Subscribed names whose
  * mailbox does not exist are not listed here (see store_subscription_*). */

@@ -541,6 +541,16 @@ static void test_flags(void)
 	CHECK(store_msg_get(s, mb.id, 1, &m, &err) == 0 && m.modseq == m1);
 	CHECK(store_mailbox_get(s, "INBOX", &mb, &err) == 0);
 	CHECK(mb.unseen == 1 && mb.highestmodseq == m2);
+	{
+		uint32_t uv = 0, un = 0;
+		uint64_t hm = 0;
+		CHECK(store_mailbox_state(s, mb.id, &uv, &un, &hm, &err) == 0);
+		CHECK(uv == mb.uidvalidity && un == mb.uidnext &&
+		      hm == mb.highestmodseq && un == 4);
+		CHECK(store_mailbox_state(s, 424242, &uv, &un, &hm, &err) ==
+			      -1 &&
+		      err.code == STORE_ERR_NOTFOUND);
+	}
 
 	/* replace */
 	CHECK(store_set_flags(s, mb.id, &set_one, STORE_FLAGS_REPLACE,
