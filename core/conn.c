@@ -1517,23 +1517,37 @@ static int listen_tcp_held(const struct listen_item *it, bool tls,
 	return 0;
 }
 
+/* A unix socket's path must fit sun_path whole (libuv before 1.46 cut a
+ * longer one short without a word, and the MTA would knock at another
+ * path). A stale socket from a previous run is replaced; anything else
+ * at that path is not ours to remove. */
+static int unix_path_ready(const struct listen_item *it, struct buf *err)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+
+	if (strlen(it->path) >= sizeof(sa.sun_path)) {
+		buf_printf(err, "cannot listen on unix:%s: path too long "
+			   "(at most %zu bytes)", it->path,
+			   sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	if (lstat(it->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(it->path);
+	return 0;
+}
+
 /* Workers: one unix socket, accepted on by every worker. */
 static int listen_unix_held(const struct listen_item *it, bool tls,
 			    conn_accept_cb *cb, void *arg, struct buf *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct listener *l;
-	struct stat st;
 	int fd;
 
-	if (strlen(it->path) >= sizeof(sa.sun_path)) {
-		buf_printf(err, "cannot listen on unix:%s: path too long",
-			   it->path);
+	if (unix_path_ready(it, err) < 0)
 		return -1;
-	}
 	strcpy(sa.sun_path, it->path);
-	if (lstat(it->path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(it->path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(fd, LISTEN_BACKLOG) < 0) {
@@ -1585,13 +1599,10 @@ static int listen_unix(uv_loop_t *loop, const struct listen_item *it,
 		       struct buf *err)
 {
 	struct listener *l;
-	struct stat st;
 	int r;
 
-	/* A stale socket from a previous run: replace it; anything else at
-	 * that path is not ours to remove. */
-	if (lstat(it->path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(it->path);
+	if (unix_path_ready(it, err) < 0)
+		return -1;
 	l = listener_new(tls, cb, arg);
 	l->is_unix = true;
 	uv_pipe_init(loop, &l->h.pipe, 0);

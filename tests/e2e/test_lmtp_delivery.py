@@ -519,3 +519,27 @@ def test_user_deleted_between_rcpt_and_data(tandem):
     assert c.reply()[0] == 250
     c.close()
     assert not (t.data_dir / "mail" / "dave" / "store.db").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unix_socket_path_too_long_is_refused(tandem, workers):
+    """A unix socket path longer than sun_path holds is refused at start
+    (libuv before 1.46 would have bound a cut-short path without a word,
+    and the MTA would knock at another one)."""
+    from conftest import DAEMONS, need
+    need("lmtpd")
+    d = tandem.root / ("d" * 110)
+    d.mkdir()
+    path = d / "lmtp.sock"
+    cfg = tandem.config_path.read_text()
+    cfg = re.sub(r"(?m)^listen = 127\.0\.0\.1:%d unix:.*$" % tandem.lmtp_port,
+                 f"listen = unix:{path}", cfg)
+    cfg = cfg.replace("[server]\n", f"[server]\nworkers = {workers}\n", 1)
+    conf = tandem.root / "long.conf"
+    conf.write_text(cfg)
+    r = subprocess.run([str(DAEMONS["lmtpd"]), "-c", str(conf)],
+                       capture_output=True, timeout=30)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode != 0, out
+    assert f"cannot listen on unix:{path}: path too long" in out, out
+    assert not any(p.name.startswith("lmtp.s") for p in d.iterdir())  # no cut-short socket
