@@ -1011,23 +1011,10 @@ static enum imap_cmd_result fetch_finish(struct imap_cmd *cmd)
 /* The producer: called first, then again each time the output drained
  * or after it yielded. A client that reads as fast as the daemon writes
  * never fills the output, so a long FETCH (1:* of 100 000 messages) also
- * yields to the loop after FETCH_SLICE_MS, letting other sessions go on. */
-static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd);
-
-/* One slice of the FETCH in one read transaction (store_read_begin). */
+ * yields to the loop after FETCH_SLICE_MS, letting other sessions go on.
+ * Each slice is one step of the command, so its reads share one read
+ * transaction (session.c, cmd_run). */
 static enum imap_cmd_result fetch_run(struct imap_cmd *cmd)
-{
-	struct store *st = store_ref(cmd->s->store);
-	enum imap_cmd_result r;
-
-	store_read_begin(st);
-	r = fetch_slice(cmd);
-	store_read_end(st);
-	store_unref(&st);
-	return r;
-}
-
-static enum imap_cmd_result fetch_slice(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	struct fetch_ctx *c = cmd->ctx;

@@ -246,8 +246,6 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 			break;
 		c->next_uid = c->batch[c->nbatch - 1].m.uid + 1;
 
-		/* the batch's reads in one read transaction */
-		store_read_begin(s->store);
 		for (size_t i = 0; i < c->nbatch; i++) {
 			const struct store_msg *bm = &c->batch[i].m;
 			uint32_t msn = imap_view_msn(v, bm->uid);
@@ -264,11 +262,9 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 			sm.saved_uids = c->have_saved ? &c->saved : NULL;
 			int r = search_match(c->root, &sm);
 			search_msg_release(&sm);
-			if (r < 0) {
-				store_read_end(s->store);
+			if (r < 0)
 				return imap_reply_store_err(cmd, &sm.err,
 							    cmd->name);
-			}
 			if (c->info.uses_text)
 				bytes += bm->size;
 			if (r == 0)
@@ -284,7 +280,6 @@ static enum imap_cmd_result search_run(struct imap_cmd *cmd)
 			if (bm->modseq > c->highest_modseq)
 				c->highest_modseq = bm->modseq;
 		}
-		store_read_end(s->store);
 		bool at_end = c->batch[c->nbatch - 1].m.uid == UINT32_MAX;
 		for (size_t i = 0; i < c->nbatch; i++)
 			free(c->batch[i].keywords);

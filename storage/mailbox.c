@@ -38,8 +38,11 @@ void store_mailbox_row(sqlite3_stmt *st, struct store_mailbox *mb)
 	mb->recent = (uint32_t)sqlite3_column_int64(st, 13);
 }
 
-static int mb_get(struct store *s, sqlite3_stmt *st,
-		  struct store_mailbox *mb_r, struct store_err *err)
+/* Steps st (bound, or NULL: its prepare failed) for one mailbox row and
+ * hands it to fill. Returns 0, or -1 (NOTFOUND when there is none). */
+static int mb_one(struct store *s, sqlite3_stmt *st,
+		  void (*fill)(sqlite3_stmt *, void *), void *arg,
+		  struct store_err *err)
 {
 	int rc;
 
@@ -49,7 +52,7 @@ static int mb_get(struct store *s, sqlite3_stmt *st,
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		store_mailbox_row(st, mb_r);
+		fill(st, arg);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return 0;
@@ -58,6 +61,17 @@ static int mb_get(struct store *s, sqlite3_stmt *st,
 	else
 		store_err_sqlite(err, s->rd, rc, "mailbox");
 	return -1;
+}
+
+static void fill_mailbox(sqlite3_stmt *st, void *mb)
+{
+	store_mailbox_row(st, mb);
+}
+
+static int mb_get(struct store *s, sqlite3_stmt *st,
+		  struct store_mailbox *mb_r, struct store_err *err)
+{
+	return mb_one(s, st, fill_mailbox, mb_r, err);
 }
 
 int store_mailbox_get(struct store *s, const char *name,
@@ -87,33 +101,31 @@ int store_mailbox_get_by_id(struct store *s, int64_t id,
 	return mb_get(s, st, mb_r, err);
 }
 
+struct mb_state {
+	uint32_t *uidvalidity, *uidnext;
+	uint64_t *highestmodseq;
+};
+
+static void fill_state(sqlite3_stmt *st, void *arg)
+{
+	struct mb_state *ms = arg;
+
+	*ms->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+	*ms->uidnext = (uint32_t)sqlite3_column_int64(st, 1);
+	*ms->highestmodseq = (uint64_t)sqlite3_column_int64(st, 2);
+}
+
 int store_mailbox_state(struct store *s, int64_t id, uint32_t *uidvalidity_r,
 			uint32_t *uidnext_r, uint64_t *highestmodseq_r,
 			struct store_err *err)
 {
+	struct mb_state ms = {uidvalidity_r, uidnext_r, highestmodseq_r};
 	sqlite3_stmt *st = R("SELECT uidvalidity, uidnext, highestmodseq"
 			     " FROM mailbox WHERE id = ?");
-	int rc;
 
-	if (!st) {
-		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "mailbox");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*uidvalidity_r = (uint32_t)sqlite3_column_int64(st, 0);
-		*uidnext_r = (uint32_t)sqlite3_column_int64(st, 1);
-		*highestmodseq_r = (uint64_t)sqlite3_column_int64(st, 2);
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE)
-		store_err_set(err, STORE_ERR_NOTFOUND, "no such mailbox");
-	else
-		store_err_sqlite(err, s->rd, rc, "mailbox");
-	return -1;
+	if (st)
+		sqlite3_bind_int64(st, 1, id);
+	return mb_one(s, st, fill_state, &ms, err);
 }
 
 struct store_mailbox_iter {

@@ -158,27 +158,24 @@ fail:
 int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 		   uint32_t *n_r, struct store_err *err)
 {
-	bool own_tx = sqlite3_get_autocommit(s->rd) != 0;
 	uint32_t *v = NULL, n = 0, cap = 0;
 	sqlite3_stmt *st;
 	int rc;
 
 	*uids_r = NULL;
 	*n_r = 0;
-	/* one snapshot for the counter, the ends and the history */
-	if (own_tx)
-		store_read_begin(s);
+	/* one snapshot for the counter, the ends and the history (inside a
+	 * caller's batch, the caller's) */
+	store_read_begin(s);
 	rc = uids_from_history(s, mailbox_id, uids_r, n_r, err);
 	if (rc != 0) {
-		if (own_tx)
-			store_read_end(s);
+		store_read_end(s);
 		return rc < 0 ? -1 : 0;
 	}
 	st = R("SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid");
 	if (!st) {
 		store_err_sqlite(err, s->rd, sqlite3_errcode(s->rd), "uids");
-		if (own_tx)
-			store_read_end(s);
+		store_read_end(s);
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -190,8 +187,7 @@ int store_uids_get(struct store *s, int64_t mailbox_id, uint32_t **uids_r,
 		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
 	}
 	sqlite3_reset(st);
-	if (own_tx)
-		store_read_end(s);
+	store_read_end(s);
 	if (rc != SQLITE_DONE) {
 		store_err_sqlite(err, s->rd, rc, "uids");
 		free(v);
@@ -230,16 +226,20 @@ int store_first_uid_without(struct store *s, int64_t mailbox_id,
 
 /* BEGIN is deferred: the snapshot is taken by the first read, so a
  * batch that reads nothing costs no lock. */
-void store_read_begin(struct store *s)
+static void read_open(struct store *s)
 {
-	if (s->read_depth++ > 0)
-		return;
 	sqlite3_stmt *st = R("BEGIN");
 
 	if (st) {
 		sqlite3_step(st);
 		sqlite3_reset(st);
 	}
+}
+
+void store_read_begin(struct store *s)
+{
+	if (s->read_depth++ == 0)
+		read_open(s);
 }
 
 static void read_commit(struct store *s)
@@ -267,10 +267,7 @@ void store_read_refresh(struct store *s)
 	if (s->read_depth == 0 || sqlite3_get_autocommit(s->rd))
 		return;
 	read_commit(s);
-	unsigned depth = s->read_depth;
-	s->read_depth = 0;
-	store_read_begin(s);
-	s->read_depth = depth;
+	read_open(s);
 }
 
 int store_msg_get(struct store *s, int64_t mailbox_id, uint32_t uid,
