@@ -1,0 +1,486 @@
+/* vfs.c - "tandem-wc": SQLite's unix VFS with its small writes combined.
+ *
+ * SQLite writes a WAL frame as two pwrite calls (its 24-byte header, then
+ * the page) and a checkpoint copies each page to the database file with
+ * one more. A 1 MiB message is thus some 770 system calls, and ext4 pays
+ * its per-call costs on each (measured here: 200 MB written as header +
+ * page pairs took 170-210 ms of CPU, in 128 KiB calls 45-50 ms). This
+ * shim keeps a run of contiguous writes to a WAL or a database file in
+ * memory and hands it to the unix VFS as one write.
+ *
+ * Only the store's writer connection uses it, and when a run reaches the
+ * file matters:
+ *  - A commit's frames are in the WAL before the write of its last frame
+ *    returns, as with the unix VFS alone: a frame header (the only 24-byte
+ *    write SQLite makes to a WAL) whose "database size after commit" is not
+ *    zero marks a commit frame (https://sqlite.org/fileformat.html, 4.1),
+ *    and the run is written once that frame's page is in it. An error then
+ *    fails the commit, before SQLite publishes it in the wal-index.
+ *  - Frames of a transaction not yet committed may wait. They are written
+ *    before the WAL is read, synced, measured, truncated or closed through
+ *    this handle, and when the connection takes or drops a wal-index lock
+ *    (xShmLock on its database file, linked to the WAL's handle). Dropping
+ *    the WAL write lock ends the transaction: if its uncommitted frames
+ *    cannot be written then, they are dropped (they are past the last
+ *    commit, where no reader looks), so they can never land later over
+ *    frames another writer put there.
+ *  - A checkpoint's pages to the database file are written at its xSync,
+ *    which SQLite makes before it records the checkpoint (nBackfill) when
+ *    synchronous is not OFF; the writer runs synchronous=FULL (store.c).
+ *    A run that fails to write is kept and fails the next call that needs
+ *    it (that xSync), so a checkpoint is never recorded without its pages.
+ * A connection is used by one thread at a time, and a database file and its
+ * WAL belong to the same connection, so a handle's run needs no lock.
+ *
+ * A run lives within one transaction or checkpoint and its buffer is freed
+ * when written: an idle store holds none. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+
+#define WC_FIRST (16 * 1024)  /* a run's first buffer */
+/* The longest run: the unix VFS writes at most 0x1ffff bytes a call
+ * (seekAndWriteFd masks the length), so longer goes out by itself. */
+#define WC_MAX 0x1ffff
+#define WAL_FRAME_HDR 24
+
+struct wc_file {
+	sqlite3_file base;      /* pMethods: wc_methods */
+	sqlite3_file *real;     /* the unix VFS's file, right after this */
+	bool combine;           /* a database file or its WAL */
+	bool is_wal;
+	bool commit_next;       /* a WAL: the next write ends a commit */
+	sqlite3_filename name;  /* a database file: as SQLite passed it */
+	struct wc_file *db;     /* a WAL: its database file's handle */
+	struct wc_file *wal;    /* a database file: its WAL's handle */
+	struct wc_file *next;   /* open database files (files_mu) */
+	char *run;
+	size_t run_len, run_cap;
+	sqlite3_int64 run_off;
+};
+
+static sqlite3_vfs wc_vfs;
+static sqlite3_vfs *unix_vfs;
+static const sqlite3_io_methods wc_methods;
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wc_file *db_files; /* to find a WAL's database file */
+
+static void run_drop(struct wc_file *f)
+{
+	free(f->run);
+	f->run = NULL;
+	f->run_len = f->run_cap = 0;
+}
+
+/* Writes f's run; on an error the run is kept for the next try. */
+static int run_flush(struct wc_file *f)
+{
+	int rc;
+
+	if (!f || !f->run_len)
+		return SQLITE_OK;
+	rc = f->real->pMethods->xWrite(f->real, f->run, (int)f->run_len,
+				       f->run_off);
+	if (rc == SQLITE_OK)
+		run_drop(f);
+	return rc;
+}
+
+static int wc_close(sqlite3_file *file)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+	int rc2;
+
+	run_drop(f);
+	pthread_mutex_lock(&files_mu);
+	if (f->db)
+		f->db->wal = NULL;
+	if (f->wal)
+		f->wal->db = NULL;
+	for (struct wc_file **pp = &db_files; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&files_mu);
+	rc2 = f->real->pMethods->xClose(f->real);
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	if (f->run_len && off < f->run_off + (sqlite3_int64)f->run_len &&
+	    off + amt > f->run_off) {
+		int rc = run_flush(f);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return f->real->pMethods->xRead(f->real, buf, amt, off);
+}
+
+static int wc_write(sqlite3_file *file, const void *buf, int amt,
+		    sqlite3_int64 off)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	size_t n = (size_t)amt;
+	bool ends_commit = f->commit_next;
+	int rc;
+
+	if (!f->combine || amt <= 0)
+		return f->real->pMethods->xWrite(f->real, buf, amt, off);
+	f->commit_next = false;
+	if (f->is_wal && amt == WAL_FRAME_HDR) {
+		const unsigned char *h = buf;
+		f->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
+	}
+	if (f->run_len &&
+	    (off != f->run_off + (sqlite3_int64)f->run_len ||
+	     f->run_len + n > WC_MAX)) {
+		rc = run_flush(f);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	if (!f->run_len && (n >= WC_MAX || ends_commit))
+		return f->real->pMethods->xWrite(f->real, buf, amt, off);
+	if (!f->run_len)
+		f->run_off = off;
+	if (f->run_len + n > f->run_cap) {
+		size_t cap = f->run_cap ? f->run_cap : WC_FIRST;
+		char *p;
+
+		while (cap < f->run_len + n)
+			cap *= 2;
+		p = realloc(f->run, cap);
+		if (!p) {
+			/* No memory for a longer run: write what we have,
+			 * then this, as the unix VFS alone would. */
+			rc = run_flush(f);
+			if (rc != SQLITE_OK)
+				return rc;
+			return f->real->pMethods->xWrite(f->real, buf, amt,
+							 off);
+		}
+		f->run = p;
+		f->run_cap = cap;
+	}
+	memcpy(f->run + f->run_len, buf, n);
+	f->run_len += n;
+	return ends_commit ? run_flush(f) : SQLITE_OK;
+}
+
+static int wc_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int wc_sync(sqlite3_file *file, int flags)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int wc_file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int wc_lock(sqlite3_file *file, int lock)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
+}
+
+static int wc_unlock(sqlite3_file *file, int lock)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
+}
+
+static int wc_check_reserved(sqlite3_file *file, int *out)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+
+static int wc_file_control(sqlite3_file *file, int op, void *arg)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = f->real->pMethods->xFileControl(f->real, op, arg);
+	/* PRAGMA vfs's name, and what SQLite shows in errors. */
+	if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK) {
+		char **name = arg;
+		char *s = sqlite3_mprintf("%s/%z", wc_vfs.zName, *name);
+		if (s)
+			*name = s;
+	}
+	return rc;
+}
+
+static int wc_sector_size(sqlite3_file *file)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xSectorSize(f->real);
+}
+
+static int wc_device_characteristics(sqlite3_file *file)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+
+static int wc_shm_map(sqlite3_file *file, int page, int size, int extend,
+		      void volatile **out)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xShmMap(f->real, page, size, extend, out);
+}
+
+static int wc_shm_lock(sqlite3_file *file, int offset, int n, int flags)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f->wal);
+
+	/* Uncommitted frames left when a lock is dropped: see the top. */
+	if (rc != SQLITE_OK && (flags & SQLITE_SHM_UNLOCK)) {
+		run_drop(f->wal);
+		rc = SQLITE_OK;
+	}
+	if (rc == SQLITE_OK)
+		rc = run_flush(f);
+	if (rc != SQLITE_OK && !(flags & SQLITE_SHM_UNLOCK))
+		return rc;
+	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+
+static void wc_shm_barrier(sqlite3_file *file)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	f->real->pMethods->xShmBarrier(f->real);
+}
+
+static int wc_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xShmUnmap(f->real, delete_flag);
+}
+
+static int wc_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **pp)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc = run_flush(f);
+
+	return rc != SQLITE_OK ? rc
+			       : f->real->pMethods->xFetch(f->real, off, amt, pp);
+}
+
+static int wc_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
+{
+	struct wc_file *f = (struct wc_file *)file;
+
+	return f->real->pMethods->xUnfetch(f->real, off, p);
+}
+
+static const sqlite3_io_methods wc_methods = {
+	.iVersion = 3,
+	.xClose = wc_close,
+	.xRead = wc_read,
+	.xWrite = wc_write,
+	.xTruncate = wc_truncate,
+	.xSync = wc_sync,
+	.xFileSize = wc_file_size,
+	.xLock = wc_lock,
+	.xUnlock = wc_unlock,
+	.xCheckReservedLock = wc_check_reserved,
+	.xFileControl = wc_file_control,
+	.xSectorSize = wc_sector_size,
+	.xDeviceCharacteristics = wc_device_characteristics,
+	.xShmMap = wc_shm_map,
+	.xShmLock = wc_shm_lock,
+	.xShmBarrier = wc_shm_barrier,
+	.xShmUnmap = wc_shm_unmap,
+	.xFetch = wc_fetch,
+	.xUnfetch = wc_unfetch,
+};
+
+static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
+		   int flags, int *out_flags)
+{
+	struct wc_file *f = (struct wc_file *)file;
+	int rc;
+
+	(void)vfs;
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)(f + 1);
+	rc = unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags);
+	/* SQLite closes a file whose pMethods is set even when xOpen
+	 * failed: ours must forward that close. */
+	if (!f->real->pMethods)
+		return rc;
+	f->base.pMethods = &wc_methods;
+	if (rc != SQLITE_OK)
+		return rc;
+	/* The methods version we forward to must have what we call. */
+	if (f->real->pMethods->iVersion < 3)
+		return SQLITE_OK;
+	if (flags & SQLITE_OPEN_MAIN_DB) {
+		f->combine = true;
+		f->name = name;
+		pthread_mutex_lock(&files_mu);
+		f->next = db_files;
+		db_files = f;
+		pthread_mutex_unlock(&files_mu);
+	} else if ((flags & SQLITE_OPEN_WAL) && name) {
+		/* The WAL's name sits in the same allocation as its database's
+		 * (sqlite3_filename_database): combine only when we hold that
+		 * database's handle, whose xShm calls then flush us. */
+		sqlite3_filename db = sqlite3_filename_database(name);
+		pthread_mutex_lock(&files_mu);
+		for (struct wc_file *d = db_files; d; d = d->next)
+			if (d->name == db && !d->wal) {
+				d->wal = f;
+				f->db = d;
+				f->combine = f->is_wal = true;
+				break;
+			}
+		pthread_mutex_unlock(&files_mu);
+	}
+	return SQLITE_OK;
+}
+
+static int wc_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
+{
+	(void)vfs;
+	return unix_vfs->xDelete(unix_vfs, name, sync_dir);
+}
+
+static int wc_access(sqlite3_vfs *vfs, const char *name, int flags, int *out)
+{
+	(void)vfs;
+	return unix_vfs->xAccess(unix_vfs, name, flags, out);
+}
+
+static int wc_full_pathname(sqlite3_vfs *vfs, const char *name, int n,
+			    char *out)
+{
+	(void)vfs;
+	return unix_vfs->xFullPathname(unix_vfs, name, n, out);
+}
+
+static void *wc_dl_open(sqlite3_vfs *vfs, const char *name)
+{
+	(void)vfs;
+	return unix_vfs->xDlOpen(unix_vfs, name);
+}
+
+static void wc_dl_error(sqlite3_vfs *vfs, int n, char *msg)
+{
+	(void)vfs;
+	unix_vfs->xDlError(unix_vfs, n, msg);
+}
+
+static void (*wc_dl_sym(sqlite3_vfs *vfs, void *h, const char *sym))(void)
+{
+	(void)vfs;
+	return unix_vfs->xDlSym(unix_vfs, h, sym);
+}
+
+static void wc_dl_close(sqlite3_vfs *vfs, void *h)
+{
+	(void)vfs;
+	unix_vfs->xDlClose(unix_vfs, h);
+}
+
+static int wc_randomness(sqlite3_vfs *vfs, int n, char *out)
+{
+	(void)vfs;
+	return unix_vfs->xRandomness(unix_vfs, n, out);
+}
+
+static int wc_sleep(sqlite3_vfs *vfs, int us)
+{
+	(void)vfs;
+	return unix_vfs->xSleep(unix_vfs, us);
+}
+
+static int wc_current_time(sqlite3_vfs *vfs, double *out)
+{
+	(void)vfs;
+	return unix_vfs->xCurrentTime(unix_vfs, out);
+}
+
+static int wc_last_error(sqlite3_vfs *vfs, int n, char *out)
+{
+	(void)vfs;
+	return unix_vfs->xGetLastError(unix_vfs, n, out);
+}
+
+static int wc_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *out)
+{
+	(void)vfs;
+	return unix_vfs->xCurrentTimeInt64(unix_vfs, out);
+}
+
+static pthread_once_t wc_once = PTHREAD_ONCE_INIT;
+
+static void wc_register(void)
+{
+	unix_vfs = sqlite3_vfs_find("unix");
+	if (!unix_vfs || unix_vfs->iVersion < 2)
+		return;
+	wc_vfs = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)sizeof(struct wc_file) + unix_vfs->szOsFile,
+		.mxPathname = unix_vfs->mxPathname,
+		.zName = "tandem-wc",
+		.xOpen = wc_open,
+		.xDelete = wc_delete,
+		.xAccess = wc_access,
+		.xFullPathname = wc_full_pathname,
+		.xDlOpen = wc_dl_open,
+		.xDlError = wc_dl_error,
+		.xDlSym = wc_dl_sym,
+		.xDlClose = wc_dl_close,
+		.xRandomness = wc_randomness,
+		.xSleep = wc_sleep,
+		.xCurrentTime = wc_current_time,
+		.xGetLastError = wc_last_error,
+		.xCurrentTimeInt64 = wc_current_time64,
+	};
+	if (sqlite3_vfs_register(&wc_vfs, 0) != SQLITE_OK)
+		unix_vfs = NULL;
+}
+
+const char *store_vfs_name(void)
+{
+	pthread_once(&wc_once, wc_register);
+	return unix_vfs ? wc_vfs.zName : NULL;
+}

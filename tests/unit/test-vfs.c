@@ -1,0 +1,331 @@
+/* test-vfs.c - the writer's VFS (storage/vfs.c): contiguous writes reach
+ * the file in far fewer system calls, and nothing another connection or
+ * process can see differs from SQLite's own unix VFS: commits are visible
+ * at once and survive the process dying without a close (also under
+ * synchronous=NORMAL, which syncs nothing at commit), a rolled-back
+ * transaction that spilled frames into the WAL never lands over frames a
+ * later writer put there, and checkpoints keep every page. */
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store-private.h"
+#include "t.h"
+
+static char tmpdir[] = "/tmp/tandem-test-vfs-XXXXXX";
+
+static sqlite3 *open_db(const char *name, const char *vfs, const char *sync)
+{
+	char path[256], sql[128];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if (sqlite3_open_v2(path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "open %s: %s\n", path, sqlite3_errmsg(db));
+		exit(2);
+	}
+	sqlite3_busy_timeout(db, 10000);
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+		 "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, b BLOB);",
+		 sync);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "setup: %s\n", sqlite3_errmsg(db));
+		exit(2);
+	}
+	return db;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+	return rc;
+}
+
+/* The bytes of row id: n bytes of a pattern of its own. */
+static void fill(unsigned char *p, size_t n, int64_t id)
+{
+	uint32_t x = (uint32_t)id * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (unsigned char)(x >> 16);
+	}
+}
+
+static int insert(sqlite3 *db, int64_t id, size_t n)
+{
+	sqlite3_stmt *st;
+	unsigned char *p = malloc(n);
+	int rc;
+
+	fill(p, n, id);
+	sqlite3_prepare_v2(db, "INSERT INTO t(id, b) VALUES (?, ?)", -1, &st,
+			   NULL);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_blob(st, 2, p, (int)n, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	free(p);
+	if (rc != SQLITE_DONE)
+		fprintf(stderr, "insert %lld: %s\n", (long long)id,
+			sqlite3_errmsg(db));
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* 1 when row id is there with its exact n bytes, 0 when absent, -1 when
+ * its bytes differ. */
+static int has_row(sqlite3 *db, int64_t id, size_t n)
+{
+	sqlite3_stmt *st;
+	int res = 0;
+
+	sqlite3_prepare_v2(db, "SELECT b FROM t WHERE id = ?", -1, &st, NULL);
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(st, 0);
+		unsigned char *want = malloc(n);
+
+		fill(want, n, id);
+		res = (size_t)sqlite3_column_bytes(st, 0) == n &&
+				      memcmp(b, want, n) == 0
+			      ? 1
+			      : -1;
+		free(want);
+	}
+	sqlite3_finalize(st);
+	return res;
+}
+
+static int64_t count_rows(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static bool integrity_ok(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	bool ok = false;
+
+	sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* This process's write system calls so far (/proc/self/io), -1 when the
+ * kernel does not say. */
+static long long write_calls(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	long long n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "syscw: %lld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Write calls of one 1 MiB row committed, and of a full checkpoint. */
+static long long big_commit_calls(const char *name, const char *vfs)
+{
+	sqlite3 *db = open_db(name, vfs, "FULL");
+	long long before = write_calls();
+
+	CHECK(insert(db, 1, 1 << 20) == 0);
+	CHECK(exec(db, "PRAGMA wal_checkpoint(FULL)") == SQLITE_OK);
+	long long after = write_calls();
+	CHECK(has_row(db, 1, 1 << 20) == 1);
+	sqlite3_close(db);
+	return before < 0 ? -1 : after - before;
+}
+
+static void test_fewer_writes(const char *wc)
+{
+	long long plain = big_commit_calls("plain.db", "unix");
+	long long combined = big_commit_calls("wc.db", wc);
+
+	if (plain < 0) {
+		printf("# /proc/self/io: not here, write counts not checked\n");
+		return;
+	}
+	printf("# 1 MiB committed and checkpointed: %lld write calls with "
+	       "the unix VFS, %lld combined\n",
+	       plain, combined);
+	/* 256 pages: a header and a page each into the WAL, and the page
+	 * again at the checkpoint; combined, one call per 128 KiB. */
+	CHECK(plain > 600);
+	CHECK(combined > 0 && combined < 40);
+}
+
+/* A commit is visible to another connection, and to another process, as
+ * soon as it returns; and survives the writer dying without a close. */
+static void test_visible_and_durable(const char *wc, const char *sync)
+{
+	char name[32];
+	sqlite3 *w, *r;
+	pid_t pid;
+	int status;
+
+	snprintf(name, sizeof(name), "vis-%s.db", sync);
+	w = open_db(name, wc, sync);
+	r = open_db(name, "unix", "FULL");
+	for (int64_t id = 1; id <= 20; id++) {
+		size_t n = (size_t)(id * 9973 % 300000) + 1;
+		CHECK(insert(w, id, n) == 0);
+		CHECK(has_row(r, id, n) == 1);
+	}
+	pid = fork();
+	if (pid == 0) {
+		sqlite3 *c = open_db(name, "unix", "FULL");
+		int bad = 0;
+		for (int64_t id = 1; id <= 20; id++)
+			bad += has_row(c, id, (size_t)(id * 9973 % 300000) + 1) != 1;
+		_exit(bad ? 1 : 0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+
+	/* A child commits through the shim and dies without closing:
+	 * whatever it acknowledged must be in the files. */
+	pid = fork();
+	if (pid == 0) {
+		sqlite3 *c = open_db(name, wc, sync);
+		exec(c, "BEGIN");
+		for (int64_t id = 100; id < 110; id++)
+			insert(c, id, 70000);
+		if (exec(c, "COMMIT") != SQLITE_OK)
+			_exit(3);
+		insert(c, 110, 200000); /* its own commit */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+	for (int64_t id = 100; id < 110; id++)
+		CHECK(has_row(r, id, 70000) == 1);
+	CHECK(has_row(r, 110, 200000) == 1);
+	CHECK(integrity_ok(r));
+	sqlite3_close(w);
+	sqlite3_close(r);
+}
+
+/* A transaction too big for its cache spills frames into the WAL before
+ * it commits. Rolled back, those frames lie past the last commit, where
+ * the next writer puts its own: the first connection must never write
+ * its old frames there later. */
+static void test_rollback_after_spill(const char *wc)
+{
+	sqlite3 *a = open_db("spill.db", wc, "FULL");
+	sqlite3 *b = open_db("spill.db", wc, "FULL");
+	sqlite3 *r = open_db("spill.db", "unix", "FULL");
+
+	CHECK(exec(a, "PRAGMA cache_size=4") == SQLITE_OK);
+	CHECK(insert(a, 1, 5000) == 0);
+	/* Some 15 pages with 4 in the cache: frames spilled, all within
+	 * one run of the shim. */
+	CHECK(exec(a, "BEGIN") == SQLITE_OK);
+	for (int64_t id = 10; id < 13; id++)
+		CHECK(insert(a, id, 20000) == 0);
+	CHECK(exec(a, "ROLLBACK") == SQLITE_OK);
+
+	/* b writes where a's spilled frames were, and commits. */
+	for (int64_t id = 50; id < 60; id++)
+		CHECK(insert(b, id, 12000) == 0);
+	/* a writes again (its old frames, had it kept them, would go out
+	 * now, over b's), then everything is checked through a third. */
+	CHECK(insert(a, 2, 5000) == 0);
+	for (int64_t id = 50; id < 60; id++)
+		CHECK(has_row(r, id, 12000) == 1);
+	CHECK(has_row(r, 1, 5000) == 1);
+	CHECK(has_row(r, 2, 5000) == 1);
+	CHECK(has_row(r, 10, 30000) == 0);
+	CHECK(count_rows(r) == 12);
+	CHECK(integrity_ok(r));
+	CHECK(exec(b, "PRAGMA wal_checkpoint(TRUNCATE)") == SQLITE_OK);
+	CHECK(count_rows(r) == 12);
+	CHECK(has_row(r, 55, 12000) == 1);
+	CHECK(integrity_ok(r));
+	sqlite3_close(a);
+	sqlite3_close(b);
+	sqlite3_close(r);
+}
+
+/* Many commits of mixed sizes, updates and deletes, checkpoints in
+ * between: every page the checkpoints copy (combined) is right. */
+static void test_checkpoints(const char *wc)
+{
+	sqlite3 *w = open_db("ckpt.db", wc, "FULL");
+	sqlite3 *r;
+	int64_t live = 0;
+
+	CHECK(exec(w, "PRAGMA wal_autocheckpoint=50") == SQLITE_OK);
+	for (int64_t id = 1; id <= 300; id++) {
+		CHECK(insert(w, id, (size_t)(id * 7919 % 90000) + 1) == 0);
+		if (id % 3 == 0) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "DELETE FROM t WHERE id = %lld",
+				 (long long)(id - 1));
+			CHECK(exec(w, sql) == SQLITE_OK);
+		}
+		if (id % 97 == 0)
+			CHECK(exec(w, "PRAGMA wal_checkpoint(RESTART)") ==
+			      SQLITE_OK);
+	}
+	sqlite3_close(w);
+	r = open_db("ckpt.db", "unix", "FULL");
+	for (int64_t id = 1; id <= 300; id++) {
+		bool deleted = id % 3 == 2;
+		int want = deleted ? 0 : 1;
+		CHECK(has_row(r, id, (size_t)(id * 7919 % 90000) + 1) == want);
+		live += !deleted;
+	}
+	CHECK(count_rows(r) == live);
+	CHECK(integrity_ok(r));
+	sqlite3_close(r);
+}
+
+int main(void)
+{
+	const char *wc;
+	char cmd[128];
+
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	wc = store_vfs_name();
+	CHECK(wc != NULL);
+	if (wc) {
+		test_fewer_writes(wc);
+		test_visible_and_durable(wc, "FULL");
+		test_visible_and_durable(wc, "NORMAL");
+		test_rollback_after_spill(wc);
+		test_checkpoints(wc);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return t_done();
+}
