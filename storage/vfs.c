@@ -29,11 +29,20 @@
  *    synchronous is not OFF; the writer runs synchronous=FULL (store.c).
  *    A run that fails to write is kept and fails the next call that needs
  *    it (that xSync), so a checkpoint is never recorded without its pages.
+ *
+ * It also reads a WAL ahead when the reads go through it in order: a
+ * checkpoint copies the frames of a large message one page per pread, and
+ * opening a store whose WAL no process has open reads every frame to
+ * rebuild the wal-index. The read-ahead is only used until the connection's
+ * next wal-index lock change or write to the WAL: between those, the frames
+ * it may read (those of its snapshot) cannot change, as no writer may
+ * restart the WAL while a reader's lock covers them.
+ *
  * A connection is used by one thread at a time, and a database file and its
- * WAL belong to the same connection, so a handle's run needs no lock.
+ * WAL belong to the same connection, so a handle's buffers need no lock.
  *
  * A run lives within one transaction or checkpoint and its buffer is freed
- * when written: an idle store holds none. */
+ * when written, the read-ahead at its end: an idle store holds neither. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -61,6 +70,11 @@ struct wc_file {
 	char *run;
 	size_t run_len, run_cap;
 	sqlite3_int64 run_off;
+	char *ra;               /* a WAL: bytes read ahead, ra_len at ra_off */
+	size_t ra_len;
+	sqlite3_int64 ra_off;
+	sqlite3_int64 ra_size;  /* the WAL's size while reading ahead, or -1 */
+	sqlite3_int64 last_end; /* a WAL: where the last read ended */
 };
 
 static sqlite3_vfs wc_vfs;
@@ -74,6 +88,16 @@ static void run_drop(struct wc_file *f)
 	free(f->run);
 	f->run = NULL;
 	f->run_len = f->run_cap = 0;
+}
+
+static void ra_drop(struct wc_file *f)
+{
+	if (!f)
+		return;
+	free(f->ra);
+	f->ra = NULL;
+	f->ra_len = 0;
+	f->ra_size = f->last_end = -1;
 }
 
 /* Writes f's run; on an error the run is kept for the next try. */
@@ -97,6 +121,7 @@ static int wc_close(sqlite3_file *file)
 	int rc2;
 
 	run_drop(f);
+	ra_drop(f);
 	pthread_mutex_lock(&files_mu);
 	if (f->db)
 		f->db->wal = NULL;
@@ -112,17 +137,58 @@ static int wc_close(sqlite3_file *file)
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
+/* A WAL read that follows the last one (the next byte, or past the next
+ * frame header): up to WC_MAX bytes of the file from off into f->ra.
+ * Returns false when not worth it or not possible; then read as asked. */
+static bool ra_fill(struct wc_file *f, int amt, sqlite3_int64 off)
+{
+	sqlite3_int64 size, len;
+
+	if (f->last_end < 0 || off < f->last_end ||
+	    off - f->last_end > WAL_FRAME_HDR || amt >= WC_MAX / 4)
+		return false;
+	if (f->ra_size < 0 &&
+	    f->real->pMethods->xFileSize(f->real, &f->ra_size) != SQLITE_OK)
+		f->ra_size = -1;
+	size = f->ra_size;
+	if (off + amt > size)
+		return false;
+	len = size - off < WC_MAX ? size - off : WC_MAX;
+	if (!f->ra && !(f->ra = malloc(WC_MAX)))
+		return false;
+	if (f->real->pMethods->xRead(f->real, f->ra, (int)len, off) !=
+	    SQLITE_OK) {
+		ra_drop(f);
+		return false;
+	}
+	f->ra_off = off;
+	f->ra_len = (size_t)len;
+	return true;
+}
+
 static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 {
 	struct wc_file *f = (struct wc_file *)file;
+	int rc;
 
 	if (f->run_len && off < f->run_off + (sqlite3_int64)f->run_len &&
 	    off + amt > f->run_off) {
-		int rc = run_flush(f);
+		rc = run_flush(f);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	return f->real->pMethods->xRead(f->real, buf, amt, off);
+	if (!f->is_wal || amt <= 0)
+		return f->real->pMethods->xRead(f->real, buf, amt, off);
+	if (!(f->ra_len && off >= f->ra_off &&
+	      off + amt <= f->ra_off + (sqlite3_int64)f->ra_len) &&
+	    !ra_fill(f, amt, off)) {
+		rc = f->real->pMethods->xRead(f->real, buf, amt, off);
+		f->last_end = rc == SQLITE_OK ? off + amt : -1;
+		return rc;
+	}
+	memcpy(buf, f->ra + (off - f->ra_off), (size_t)amt);
+	f->last_end = off + amt;
+	return SQLITE_OK;
 }
 
 static int wc_write(sqlite3_file *file, const void *buf, int amt,
@@ -135,6 +201,7 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 
 	if (!f->combine || amt <= 0)
 		return f->real->pMethods->xWrite(f->real, buf, amt, off);
+	ra_drop(f);
 	f->commit_next = false;
 	if (f->is_wal && amt == WAL_FRAME_HDR) {
 		const unsigned char *h = buf;
@@ -180,6 +247,7 @@ static int wc_truncate(sqlite3_file *file, sqlite3_int64 size)
 	struct wc_file *f = (struct wc_file *)file;
 	int rc = run_flush(f);
 
+	ra_drop(f);
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
@@ -267,6 +335,7 @@ static int wc_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 	struct wc_file *f = (struct wc_file *)file;
 	int rc = run_flush(f->wal);
 
+	ra_drop(f->wal);
 	/* Uncommitted frames left when a lock is dropped: see the top. */
 	if (rc != SQLITE_OK && (flags & SQLITE_SHM_UNLOCK)) {
 		run_drop(f->wal);
@@ -340,6 +409,7 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 	(void)vfs;
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
+	f->ra_size = f->last_end = -1;
 	rc = unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags);
 	/* SQLite closes a file whose pMethods is set even when xOpen
 	 * failed: ours must forward that close. */

@@ -4,7 +4,8 @@
  * at once and survive the process dying without a close (also under
  * synchronous=NORMAL, which syncs nothing at commit), a rolled-back
  * transaction that spilled frames into the WAL never lands over frames a
- * later writer put there, and checkpoints keep every page. */
+ * later writer put there, checkpoints keep every page, and a WAL read
+ * ahead (recovery, checkpoints) gives back exactly what is in it. */
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -131,53 +132,113 @@ static bool integrity_ok(sqlite3 *db)
 	return ok;
 }
 
-/* This process's write system calls so far (/proc/self/io), -1 when the
- * kernel does not say. */
-static long long write_calls(void)
+/* This process's read or write system calls so far (/proc/self/io's
+ * syscr or syscw), -1 when the kernel does not say. */
+static long long io_calls(const char *key)
 {
 	FILE *f = fopen("/proc/self/io", "r");
-	char line[128];
+	char line[128], fmt[32];
 	long long n = -1;
 
 	if (!f)
 		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%lld", key);
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "syscw: %lld", &n) == 1)
+		if (sscanf(line, fmt, &n) == 1)
 			break;
 	fclose(f);
 	return n;
 }
 
-/* Write calls of one 1 MiB row committed, and of a full checkpoint. */
-static long long big_commit_calls(const char *name, const char *vfs)
+struct calls {
+	long long commit_w, ckpt_r, ckpt_w;
+};
+
+/* The system calls of one 1 MiB row committed, and of the checkpoint that
+ * copies it into the database file. */
+static struct calls big_commit_calls(const char *name, const char *vfs)
 {
 	sqlite3 *db = open_db(name, vfs, "FULL");
-	long long before = write_calls();
+	struct calls c;
+	long long w0 = io_calls("syscw"), w1, r1, w2, r2;
 
+	CHECK(exec(db, "PRAGMA wal_autocheckpoint=0") == SQLITE_OK);
 	CHECK(insert(db, 1, 1 << 20) == 0);
+	w1 = io_calls("syscw");
+	r1 = io_calls("syscr");
 	CHECK(exec(db, "PRAGMA wal_checkpoint(FULL)") == SQLITE_OK);
-	long long after = write_calls();
+	w2 = io_calls("syscw");
+	r2 = io_calls("syscr");
 	CHECK(has_row(db, 1, 1 << 20) == 1);
 	sqlite3_close(db);
-	return before < 0 ? -1 : after - before;
+	c.commit_w = w1 - w0;
+	c.ckpt_r = r2 - r1;
+	c.ckpt_w = w2 - w1;
+	return c;
 }
 
-static void test_fewer_writes(const char *wc)
+static void test_fewer_calls(const char *wc)
 {
-	long long plain = big_commit_calls("plain.db", "unix");
-	long long combined = big_commit_calls("wc.db", wc);
+	struct calls plain, comb;
 
-	if (plain < 0) {
-		printf("# /proc/self/io: not here, write counts not checked\n");
+	if (io_calls("syscw") < 0) {
+		printf("# /proc/self/io: not here, system calls not counted\n");
 		return;
 	}
-	printf("# 1 MiB committed and checkpointed: %lld write calls with "
-	       "the unix VFS, %lld combined\n",
-	       plain, combined);
-	/* 256 pages: a header and a page each into the WAL, and the page
-	 * again at the checkpoint; combined, one call per 128 KiB. */
-	CHECK(plain > 600);
-	CHECK(combined > 0 && combined < 40);
+	plain = big_commit_calls("plain.db", "unix");
+	comb = big_commit_calls("wc.db", wc);
+	printf("# 1 MiB: commit %lld -> %lld writes, checkpoint %lld -> %lld "
+	       "reads and %lld -> %lld writes (unix VFS -> combined)\n",
+	       plain.commit_w, comb.commit_w, plain.ckpt_r, comb.ckpt_r,
+	       plain.ckpt_w, comb.ckpt_w);
+	/* 256 pages: a header and a page each into the WAL; the checkpoint
+	 * reads each page from the WAL and writes it to the database file.
+	 * Combined (and read ahead), one call per 128 KiB or so. */
+	CHECK(plain.commit_w > 500);
+	CHECK(comb.commit_w > 0 && comb.commit_w < 20);
+	CHECK(plain.ckpt_r > 250);
+	CHECK(comb.ckpt_r > 0 && comb.ckpt_r < 25);
+	CHECK(plain.ckpt_w > 250);
+	CHECK(comb.ckpt_w > 0 && comb.ckpt_w < 25);
+}
+
+/* A store whose WAL no process has open: the first to open it reads every
+ * frame to rebuild the wal-index (read ahead, in few calls), and finds
+ * every commit, and nothing else. */
+static void test_recovery(const char *wc)
+{
+	sqlite3 *db;
+	pid_t pid;
+	int status;
+	long long r0;
+
+	pid = fork();
+	if (pid == 0) {
+		sqlite3 *c = open_db("recover.db", wc, "FULL");
+		exec(c, "PRAGMA wal_autocheckpoint=0");
+		for (int64_t id = 1; id <= 40; id++)
+			if (insert(c, id, 50000) < 0)
+				_exit(3);
+		exec(c, "BEGIN");
+		insert(c, 41, 50000); /* never committed */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+	r0 = io_calls("syscr");
+	db = open_db("recover.db", wc, "FULL");
+	CHECK(count_rows(db) == 40);
+	if (r0 >= 0) {
+		long long reads = io_calls("syscr") - r0;
+		printf("# recovery of a 40 x 50 KB WAL: %lld read calls\n",
+		       reads);
+		CHECK(reads < 60); /* some 530 frames */
+	}
+	for (int64_t id = 1; id <= 40; id++)
+		CHECK(has_row(db, id, 50000) == 1);
+	CHECK(has_row(db, 41, 50000) == 0);
+	CHECK(integrity_ok(db));
+	sqlite3_close(db);
 }
 
 /* A commit is visible to another connection, and to another process, as
@@ -272,6 +333,35 @@ static void test_rollback_after_spill(const char *wc)
 	sqlite3_close(r);
 }
 
+/* A connection's read-ahead of the WAL must not outlive its snapshot: once
+ * another writer starts the WAL over, the same offsets hold other frames.
+ * a's checkpoint reads the WAL ahead up to its end; b starts it over with
+ * a big row then a small one, whose table page lands somewhere in what a
+ * read ahead (the sizes walk it across that range); a then reads both. */
+static void test_read_ahead_not_stale(const char *wc)
+{
+	for (int k = 0; k < 16; k++) {
+		char name[32];
+		size_t big = 800000 + (size_t)k * 20000;
+		sqlite3 *a, *b;
+
+		snprintf(name, sizeof(name), "stale-%d.db", k);
+		a = open_db(name, wc, "FULL");
+		b = open_db(name, wc, "FULL");
+		CHECK(exec(a, "PRAGMA wal_autocheckpoint=0") == SQLITE_OK);
+		CHECK(exec(b, "PRAGMA wal_autocheckpoint=0") == SQLITE_OK);
+		CHECK(insert(a, 1, 1 << 20) == 0);
+		CHECK(exec(a, "PRAGMA wal_checkpoint(FULL)") == SQLITE_OK);
+		CHECK(insert(b, 2, big) == 0);
+		CHECK(insert(b, 3, 100) == 0);
+		CHECK(has_row(a, 3, 100) == 1);
+		CHECK(has_row(a, 2, big) == 1);
+		CHECK(count_rows(a) == 3);
+		sqlite3_close(a);
+		sqlite3_close(b);
+	}
+}
+
 /* Many commits of mixed sizes, updates and deletes, checkpoints in
  * between: every page the checkpoints copy (combined) is right. */
 static void test_checkpoints(const char *wc)
@@ -318,11 +408,13 @@ int main(void)
 	wc = store_vfs_name();
 	CHECK(wc != NULL);
 	if (wc) {
-		test_fewer_writes(wc);
+		test_fewer_calls(wc);
+		test_recovery(wc);
 		test_visible_and_durable(wc, "FULL");
 		test_visible_and_durable(wc, "NORMAL");
 		test_rollback_after_spill(wc);
 		test_checkpoints(wc);
+		test_read_ahead_not_stale(wc);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
