@@ -139,9 +139,10 @@ int store_quota_check_append(struct store *s,
  * (store_read_begin) is open: the batch goes on in a new snapshot, so
  * the reads after the write see it. */
 void store_read_refresh(struct store *s);
-/* vfs.c: the VFS the writer connection opens with ("tandem-wc", SQLite's
- * unix VFS with contiguous writes combined), NULL to use the default. */
-const char *store_vfs_name(void);
+/* vfs.c: the VFS the writer connection (writer) or the reader opens with:
+ * SQLite's unix VFS with reads in order read ahead, and for the writer
+ * contiguous writes combined; NULL to use the default. */
+const char *store_vfs_name(bool writer);
 /* store.c: the thread that called store_global_init (or no loop). */
 bool store_on_loop_thread(void);
 

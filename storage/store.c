@@ -238,7 +238,7 @@ static int store_create_files(struct store *s, bool create,
 	rc = sqlite3_open_v2(path, &s->wr,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
-			     store_vfs_name());
+			     store_vfs_name(true));
 	if (rc != SQLITE_OK) {
 		store_err_sqlite(err, s->wr, rc, "open");
 		free(path);
@@ -267,7 +267,8 @@ static int store_create_files(struct store *s, bool create,
 	/* The reader: small cache (many users' stores live in one daemon),
 	 * and it can never write by accident. */
 	rc = sqlite3_open_v2(path, &s->rd,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			     store_vfs_name(false));
 	free(path);
 	if (rc != SQLITE_OK) {
 		store_err_sqlite(err, s->rd, rc, "open reader");

@@ -1,4 +1,6 @@
-/* vfs.c - "tandem-wc": SQLite's unix VFS with its small writes combined.
+/* vfs.c - SQLite's unix VFS with its small writes combined ("tandem-wc",
+ * the store's writer connection) and its reads in order read ahead (that
+ * and "tandem-ra", the reader connection).
  *
  * SQLite writes a WAL frame as two pwrite calls (its 24-byte header, then
  * the page) and a checkpoint copies each page to the database file with
@@ -30,13 +32,19 @@
  *    A run that fails to write is kept and fails the next call that needs
  *    it (that xSync), so a checkpoint is never recorded without its pages.
  *
- * It also reads a WAL ahead when the reads go through it in order: a
- * checkpoint copies the frames of a large message one page per pread, and
- * opening a store whose WAL no process has open reads every frame to
- * rebuild the wal-index. The read-ahead is only used until the connection's
- * next wal-index lock change or write to the WAL: between those, the frames
- * it may read (those of its snapshot) cannot change, as no writer may
- * restart the WAL while a reader's lock covers them.
+ * Both read a WAL or a database file ahead when the reads go through it in
+ * order, in pages or frames: a message body's overflow pages, read one
+ * pread each; a checkpoint's copy of a large message; opening a store whose
+ * WAL no process has open, which reads every frame to rebuild the
+ * wal-index. The first read ahead is 32 KiB, each next one in the same run
+ * twice that up to 128 KiB, so a small body does not pay for a large read.
+ * What was read ahead is only used until the connection's next wal-index
+ * lock change or write to that file. Between those the bytes it may ask
+ * for cannot change: the WAL frames of its snapshot stay while its read
+ * lock is held (no writer may start the WAL over), and a database page it
+ * reads from the file has no frame in its snapshot, so no checkpoint may
+ * write it (a checkpoint copies only frames every reader's snapshot has;
+ * SQLite's own memory-mapped reads count on the same).
  *
  * A connection is used by one thread at a time, and a database file and its
  * WAL belong to the same connection, so a handle's buffers need no lock.
@@ -52,6 +60,7 @@
 #include "store-private.h"
 
 #define WC_FIRST (16 * 1024)  /* a run's first buffer */
+#define RA_FIRST (32 * 1024)  /* a run of reads' first read ahead */
 /* The longest run: the unix VFS writes at most 0x1ffff bytes a call
  * (seekAndWriteFd masks the length), so longer goes out by itself. */
 #define WC_MAX 0x1ffff
@@ -60,7 +69,9 @@
 struct wc_file {
 	sqlite3_file base;      /* pMethods: wc_methods */
 	sqlite3_file *real;     /* the unix VFS's file, right after this */
-	bool combine;           /* a database file or its WAL */
+	const char *vfs_name;   /* tandem-wc or tandem-ra */
+	bool combine;           /* tandem-wc: a database file or its WAL */
+	bool ahead;             /* may read ahead: a database file, or its WAL */
 	bool is_wal;
 	bool commit_next;       /* a WAL: the next write ends a commit */
 	sqlite3_filename name;  /* a database file: as SQLite passed it */
@@ -73,11 +84,12 @@ struct wc_file {
 	char *ra;               /* a WAL: bytes read ahead, ra_len at ra_off */
 	size_t ra_len;
 	sqlite3_int64 ra_off;
-	sqlite3_int64 ra_size;  /* the WAL's size while reading ahead, or -1 */
-	sqlite3_int64 last_end; /* a WAL: where the last read ended */
+	sqlite3_int64 ra_size;  /* the file's size while reading ahead, or -1 */
+	sqlite3_int64 last_end; /* where the last read ended, or -1 */
+	size_t ra_next;         /* how much the next read ahead reads */
 };
 
-static sqlite3_vfs wc_vfs;
+static sqlite3_vfs wc_vfs, ra_vfs;
 static sqlite3_vfs *unix_vfs;
 static const sqlite3_io_methods wc_methods;
 static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -98,6 +110,7 @@ static void ra_drop(struct wc_file *f)
 	f->ra = NULL;
 	f->ra_len = 0;
 	f->ra_size = f->last_end = -1;
+	f->ra_next = RA_FIRST;
 }
 
 /* Writes f's run; on an error the run is kept for the next try. */
@@ -137,23 +150,26 @@ static int wc_close(sqlite3_file *file)
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
-/* A WAL read that follows the last one (the next byte, or past the next
- * frame header): up to WC_MAX bytes of the file from off into f->ra.
+/* A read that follows the last one (the next byte, or past the next WAL
+ * frame header): up to f->ra_next bytes of the file from off into f->ra.
  * Returns false when not worth it or not possible; then read as asked. */
 static bool ra_fill(struct wc_file *f, int amt, sqlite3_int64 off)
 {
 	sqlite3_int64 size, len;
 
 	if (f->last_end < 0 || off < f->last_end ||
-	    off - f->last_end > WAL_FRAME_HDR || amt >= WC_MAX / 4)
+	    off - f->last_end > WAL_FRAME_HDR || amt >= RA_FIRST / 2) {
+		f->ra_next = RA_FIRST;
 		return false;
+	}
 	if (f->ra_size < 0 &&
 	    f->real->pMethods->xFileSize(f->real, &f->ra_size) != SQLITE_OK)
 		f->ra_size = -1;
 	size = f->ra_size;
 	if (off + amt > size)
 		return false;
-	len = size - off < WC_MAX ? size - off : WC_MAX;
+	len = size - off < (sqlite3_int64)f->ra_next ? size - off
+						      : (sqlite3_int64)f->ra_next;
 	if (!f->ra && !(f->ra = malloc(WC_MAX)))
 		return false;
 	if (f->real->pMethods->xRead(f->real, f->ra, (int)len, off) !=
@@ -163,6 +179,8 @@ static bool ra_fill(struct wc_file *f, int amt, sqlite3_int64 off)
 	}
 	f->ra_off = off;
 	f->ra_len = (size_t)len;
+	if (f->ra_next < WC_MAX)
+		f->ra_next = f->ra_next * 2 < WC_MAX ? f->ra_next * 2 : WC_MAX;
 	return true;
 }
 
@@ -177,7 +195,7 @@ static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	if (!f->is_wal || amt <= 0)
+	if (!f->ahead || amt <= 0)
 		return f->real->pMethods->xRead(f->real, buf, amt, off);
 	if (!(f->ra_len && off >= f->ra_off &&
 	      off + amt <= f->ra_off + (sqlite3_int64)f->ra_len) &&
@@ -199,9 +217,9 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 	bool ends_commit = f->commit_next;
 	int rc;
 
+	ra_drop(f);
 	if (!f->combine || amt <= 0)
 		return f->real->pMethods->xWrite(f->real, buf, amt, off);
-	ra_drop(f);
 	f->commit_next = false;
 	if (f->is_wal && amt == WAL_FRAME_HDR) {
 		const unsigned char *h = buf;
@@ -301,7 +319,7 @@ static int wc_file_control(sqlite3_file *file, int op, void *arg)
 	/* PRAGMA vfs's name, and what SQLite shows in errors. */
 	if (op == SQLITE_FCNTL_VFSNAME && rc == SQLITE_OK) {
 		char **name = arg;
-		char *s = sqlite3_mprintf("%s/%z", wc_vfs.zName, *name);
+		char *s = sqlite3_mprintf("%s/%z", f->vfs_name, *name);
 		if (s)
 			*name = s;
 	}
@@ -336,6 +354,7 @@ static int wc_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 	int rc = run_flush(f->wal);
 
 	ra_drop(f->wal);
+	ra_drop(f);
 	/* Uncommitted frames left when a lock is dropped: see the top. */
 	if (rc != SQLITE_OK && (flags & SQLITE_SHM_UNLOCK)) {
 		run_drop(f->wal);
@@ -404,12 +423,14 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 		   int flags, int *out_flags)
 {
 	struct wc_file *f = (struct wc_file *)file;
+	bool combine = vfs == &wc_vfs;
 	int rc;
 
-	(void)vfs;
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
 	f->ra_size = f->last_end = -1;
+	f->ra_next = RA_FIRST;
+	f->vfs_name = vfs->zName;
 	rc = unix_vfs->xOpen(unix_vfs, name, f->real, flags, out_flags);
 	/* SQLite closes a file whose pMethods is set even when xOpen
 	 * failed: ours must forward that close. */
@@ -422,7 +443,8 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 	if (f->real->pMethods->iVersion < 3)
 		return SQLITE_OK;
 	if (flags & SQLITE_OPEN_MAIN_DB) {
-		f->combine = true;
+		f->combine = combine;
+		f->ahead = true;
 		f->name = name;
 		pthread_mutex_lock(&files_mu);
 		f->next = db_files;
@@ -430,15 +452,17 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 		pthread_mutex_unlock(&files_mu);
 	} else if ((flags & SQLITE_OPEN_WAL) && name) {
 		/* The WAL's name sits in the same allocation as its database's
-		 * (sqlite3_filename_database): combine only when we hold that
-		 * database's handle, whose xShm calls then flush us. */
+		 * (sqlite3_filename_database): combine and read ahead only
+		 * when we hold that database's handle, whose xShm calls then
+		 * flush us and end what we read ahead. */
 		sqlite3_filename db = sqlite3_filename_database(name);
 		pthread_mutex_lock(&files_mu);
 		for (struct wc_file *d = db_files; d; d = d->next)
 			if (d->name == db && !d->wal) {
 				d->wal = f;
 				f->db = d;
-				f->combine = f->is_wal = true;
+				f->combine = combine;
+				f->ahead = f->is_wal = true;
 				break;
 			}
 		pthread_mutex_unlock(&files_mu);
@@ -545,12 +569,17 @@ static void wc_register(void)
 		.xGetLastError = wc_last_error,
 		.xCurrentTimeInt64 = wc_current_time64,
 	};
-	if (sqlite3_vfs_register(&wc_vfs, 0) != SQLITE_OK)
+	ra_vfs = wc_vfs;
+	ra_vfs.zName = "tandem-ra";
+	if (sqlite3_vfs_register(&wc_vfs, 0) != SQLITE_OK ||
+	    sqlite3_vfs_register(&ra_vfs, 0) != SQLITE_OK)
 		unix_vfs = NULL;
 }
 
-const char *store_vfs_name(void)
+const char *store_vfs_name(bool writer)
 {
 	pthread_once(&wc_once, wc_register);
-	return unix_vfs ? wc_vfs.zName : NULL;
+	if (!unix_vfs)
+		return NULL;
+	return writer ? wc_vfs.zName : ra_vfs.zName;
 }
