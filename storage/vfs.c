@@ -44,7 +44,9 @@
  * lock is held (no writer may start the WAL over), and a database page it
  * reads from the file has no frame in its snapshot, so no checkpoint may
  * write it (a checkpoint copies only frames every reader's snapshot has;
- * SQLite's own memory-mapped reads count on the same).
+ * SQLite's own memory-mapped reads count on the same). That needs the
+ * shared-memory wal-index (store.c never sets locking_mode=EXCLUSIVE), so
+ * a database file is read ahead only while its WAL is open.
  *
  * A connection is used by one thread at a time, and a database file and its
  * WAL belong to the same connection, so a handle's buffers need no lock.
@@ -81,7 +83,7 @@ struct wc_file {
 	char *run;
 	size_t run_len, run_cap;
 	sqlite3_int64 run_off;
-	char *ra;               /* a WAL: bytes read ahead, ra_len at ra_off */
+	char *ra;               /* bytes read ahead: ra_len of them at ra_off */
 	size_t ra_len;
 	sqlite3_int64 ra_off;
 	sqlite3_int64 ra_size;  /* the file's size while reading ahead, or -1 */
@@ -124,6 +126,7 @@ static int run_flush(struct wc_file *f)
 				       f->run_off);
 	if (rc == SQLITE_OK)
 		run_drop(f);
+	ra_drop(f);
 	return rc;
 }
 
@@ -162,6 +165,10 @@ static bool ra_fill(struct wc_file *f, int amt, sqlite3_int64 off)
 		f->ra_next = RA_FIRST;
 		return false;
 	}
+	/* Not while a run waits: the file does not hold its bytes yet, and
+	 * what was read ahead would go on hiding them once written. */
+	if (f->run_len)
+		return false;
 	if (f->ra_size < 0 &&
 	    f->real->pMethods->xFileSize(f->real, &f->ra_size) != SQLITE_OK)
 		f->ra_size = -1;
@@ -195,7 +202,11 @@ static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	if (!f->ahead || amt <= 0)
+	/* A database file only once its WAL is open: in WAL mode (shared
+	 * memory wal-index, locks through xShmLock) every read transaction
+	 * starts and ends with a lock change; in any other, nothing would
+	 * tell us another process had written the file. */
+	if (!f->ahead || amt <= 0 || (!f->is_wal && !f->wal))
 		return f->real->pMethods->xRead(f->real, buf, amt, off);
 	if (!(f->ra_len && off >= f->ra_off &&
 	      off + amt <= f->ra_off + (sqlite3_int64)f->ra_len) &&

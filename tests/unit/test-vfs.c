@@ -404,6 +404,35 @@ static void test_reader(const char *wc, const char *ra)
 	sqlite3_close(r);
 }
 
+/* A transaction bigger than its cache spills frames into the WAL, some
+ * still in the writer's run, and reads them back before it commits: a
+ * read ahead must never hold the old bytes where the run goes. */
+static void test_spill_read_back(const char *wc)
+{
+	sqlite3 *a = open_db("spillread.db", wc, "FULL");
+	sqlite3 *r = open_db("spillread.db", "unix", "FULL");
+
+	CHECK(exec(a, "PRAGMA cache_size=4") == SQLITE_OK);
+	for (int round = 0; round < 3; round++) {
+		CHECK(exec(a, "BEGIN") == SQLITE_OK);
+		for (int64_t id = 1; id <= 8; id++) {
+			size_t n = (size_t)(id * 37000) + (size_t)round * 5000;
+			CHECK(put(a, id, n, id + 100 * round) == 0);
+			for (int64_t j = 1; j <= id; j++)
+				CHECK(has_bytes(a, j, (size_t)(j * 37000) +
+							 (size_t)round * 5000,
+						j + 100 * round) == 1);
+		}
+		CHECK(exec(a, "COMMIT") == SQLITE_OK);
+	}
+	for (int64_t id = 1; id <= 8; id++)
+		CHECK(has_bytes(r, id, (size_t)(id * 37000) + 10000, id + 200) ==
+		      1);
+	CHECK(integrity_ok(r));
+	sqlite3_close(a);
+	sqlite3_close(r);
+}
+
 /* Many commits of mixed sizes, updates and deletes, checkpoints in
  * between: every page the checkpoints copy (combined) is right. */
 static void test_checkpoints(const char *wc)
@@ -456,6 +485,7 @@ int main(void)
 		test_visible_and_durable(wc, "FULL");
 		test_visible_and_durable(wc, "NORMAL");
 		test_rollback_after_spill(wc);
+		test_spill_read_back(wc);
 		test_checkpoints(wc);
 		test_read_ahead_not_stale(wc);
 		test_reader(wc, ra);
