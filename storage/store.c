@@ -233,8 +233,7 @@ static int store_create_files(struct store *s, bool create,
 	 * already acknowledged; a client could then see a UID reused for a
 	 * different message. busy_timeout makes two processes writing the
 	 * same store (imapd and tandemctl deliver) wait for each other.
-	 * The writer's VFS combines contiguous writes (vfs.c), which counts
-	 * on checkpoints syncing: synchronous must never be OFF here. */
+	 * The writer's VFS combines contiguous WAL writes (vfs.c). */
 	rc = sqlite3_open_v2(path, &s->wr,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,

@@ -3,15 +3,12 @@
  * and "tandem-ra", the reader connection).
  *
  * SQLite writes a WAL frame as two pwrite calls (its 24-byte header, then
- * the page) and a checkpoint copies each page to the database file with
- * one more. A 1 MiB message is thus some 770 system calls, and ext4 pays
- * its per-call costs on each (measured here: 200 MB written as header +
- * page pairs took 170-210 ms of CPU, in 128 KiB calls 45-50 ms). This
- * shim keeps a run of contiguous writes to a WAL or a database file in
- * memory and hands it to the unix VFS as one write.
- *
- * Only the store's writer connection uses it, and when a run reaches the
- * file matters:
+ * the page): a 1 MiB message is some 520 system calls into the WAL, and
+ * ext4 pays its per-call costs on each (measured here: 200 MB written as
+ * header + page pairs took 170-210 ms of CPU, in 128 KiB calls 45-50 ms).
+ * tandem-wc keeps a run of contiguous writes to the WAL in memory and
+ * hands it to the unix VFS as one write. When a run reaches the file
+ * matters:
  *  - A commit's frames are in the WAL before the write of its last frame
  *    returns, as with the unix VFS alone: a frame header (the only 24-byte
  *    write SQLite makes to a WAL) whose "database size after commit" is not
@@ -26,11 +23,15 @@
  *    cannot be written then, they are dropped (they are past the last
  *    commit, where no reader looks), so they can never land later over
  *    frames another writer put there.
- *  - A checkpoint's pages to the database file are written at its xSync,
- *    which SQLite makes before it records the checkpoint (nBackfill) when
- *    synchronous is not OFF; the writer runs synchronous=FULL (store.c).
- *    A run that fails to write is kept and fails the next call that needs
- *    it (that xSync), so a checkpoint is never recorded without its pages.
+ *  - A run that fails to write is dropped, never tried again later. Its
+ *    error goes back to SQLite from the call that wrote it when that call
+ *    can fail; otherwise (a file-control hint, an unlock) it fails the next
+ *    xSync and the next commit frame, so no commit is published without
+ *    all its frames, whatever the synchronous setting.
+ * The database file's writes (a checkpoint's pages) are not combined: a
+ * checkpoint that cannot copy all of the WAL records its progress
+ * (nBackfill) without a sync or any call that could report a write error
+ * held back until then.
  *
  * Both read a WAL or a database file ahead when the reads go through it in
  * order, in pages or frames: a message body's overflow pages, read one
@@ -51,8 +52,8 @@
  * A connection is used by one thread at a time, and a database file and its
  * WAL belong to the same connection, so a handle's buffers need no lock.
  *
- * A run lives within one transaction or checkpoint and its buffer is freed
- * when written, the read-ahead at its end: an idle store holds neither. */
+ * A run lives within one transaction and its buffer is freed when written,
+ * what was read ahead at its end: an idle store holds neither. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -72,7 +73,7 @@ struct wc_file {
 	sqlite3_file base;      /* pMethods: wc_methods */
 	sqlite3_file *real;     /* the unix VFS's file, right after this */
 	const char *vfs_name;   /* tandem-wc or tandem-ra */
-	bool combine;           /* tandem-wc: a database file or its WAL */
+	bool combine;           /* tandem-wc: a WAL */
 	bool ahead;             /* may read ahead: a database file, or its WAL */
 	bool is_wal;
 	bool commit_next;       /* a WAL: the next write ends a commit */
@@ -89,6 +90,7 @@ struct wc_file {
 	sqlite3_int64 ra_size;  /* the file's size while reading ahead, or -1 */
 	sqlite3_int64 last_end; /* where the last read ended, or -1 */
 	size_t ra_next;         /* how much the next read ahead reads */
+	int err;                /* a failed run's error, for the next xSync */
 };
 
 static sqlite3_vfs wc_vfs, ra_vfs;
@@ -115,7 +117,12 @@ static void ra_drop(struct wc_file *f)
 	f->ra_next = RA_FIRST;
 }
 
-/* Writes f's run; on an error the run is kept for the next try. */
+/* Writes f's run. A run that fails is dropped, never tried again later
+ * (by then another connection may have written newer bytes there). When
+ * the call that flushed it returns the error to SQLite, run_flush_now
+ * clears it; when SQLite may not look (a file-control hint, an unlock)
+ * it is kept for the next xSync or xClose, which fail with it: a
+ * checkpoint whose pages did not all reach the file is never recorded. */
 static int run_flush(struct wc_file *f)
 {
 	int rc;
@@ -124,18 +131,39 @@ static int run_flush(struct wc_file *f)
 		return SQLITE_OK;
 	rc = f->real->pMethods->xWrite(f->real, f->run, (int)f->run_len,
 				       f->run_off);
-	if (rc == SQLITE_OK)
-		run_drop(f);
+	run_drop(f);
 	ra_drop(f);
+	if (rc != SQLITE_OK && f->err == SQLITE_OK)
+		f->err = rc;
+	return rc;
+}
+
+/* The error of a run that failed since the last call, cleared. */
+static int run_err(struct wc_file *f)
+{
+	int rc = f->err;
+
+	f->err = SQLITE_OK;
+	return rc;
+}
+
+/* run_flush for a caller that returns the error to SQLite itself. */
+static int run_flush_now(struct wc_file *f)
+{
+	int rc = run_flush(f);
+
+	if (rc != SQLITE_OK)
+		run_err(f);
 	return rc;
 }
 
 static int wc_close(sqlite3_file *file)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
-	int rc2;
+	int rc, rc2;
 
+	run_flush(f);
+	rc = run_err(f);
 	run_drop(f);
 	ra_drop(f);
 	pthread_mutex_lock(&files_mu);
@@ -198,7 +226,7 @@ static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 
 	if (f->run_len && off < f->run_off + (sqlite3_int64)f->run_len &&
 	    off + amt > f->run_off) {
-		rc = run_flush(f);
+		rc = run_flush_now(f);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
@@ -239,12 +267,16 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 	if (f->run_len &&
 	    (off != f->run_off + (sqlite3_int64)f->run_len ||
 	     f->run_len + n > WC_MAX)) {
-		rc = run_flush(f);
+		rc = run_flush_now(f);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	if (!f->run_len && (n >= WC_MAX || ends_commit))
-		return f->real->pMethods->xWrite(f->real, buf, amt, off);
+	if (!f->run_len && (n >= WC_MAX || ends_commit)) {
+		rc = f->real->pMethods->xWrite(f->real, buf, amt, off);
+		if (ends_commit && run_err(f) != SQLITE_OK && rc == SQLITE_OK)
+			rc = SQLITE_IOERR_WRITE;
+		return rc;
+	}
 	if (!f->run_len)
 		f->run_off = off;
 	if (f->run_len + n > f->run_cap) {
@@ -257,7 +289,7 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 		if (!p) {
 			/* No memory for a longer run: write what we have,
 			 * then this, as the unix VFS alone would. */
-			rc = run_flush(f);
+			rc = run_flush_now(f);
 			if (rc != SQLITE_OK)
 				return rc;
 			return f->real->pMethods->xWrite(f->real, buf, amt,
@@ -268,13 +300,18 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 	}
 	memcpy(f->run + f->run_len, buf, n);
 	f->run_len += n;
-	return ends_commit ? run_flush(f) : SQLITE_OK;
+	if (!ends_commit)
+		return SQLITE_OK;
+	/* the commit's last frame: all of it in the file, or the commit
+	 * fails (also for frames of it lost earlier, see run_flush) */
+	rc = run_flush_now(f);
+	return rc != SQLITE_OK ? rc : run_err(f);
 }
 
 static int wc_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
+	int rc = run_flush_now(f);
 
 	ra_drop(f);
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
@@ -283,15 +320,17 @@ static int wc_truncate(sqlite3_file *file, sqlite3_int64 size)
 static int wc_sync(sqlite3_file *file, int flags)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
+	int rc;
 
+	run_flush(f);
+	rc = run_err(f);
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
 }
 
 static int wc_file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
+	int rc = run_flush_now(f);
 
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
@@ -299,17 +338,19 @@ static int wc_file_size(sqlite3_file *file, sqlite3_int64 *size)
 static int wc_lock(sqlite3_file *file, int lock)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
+	int rc = run_flush_now(f);
 
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
 }
 
+/* An unlock is made whatever happens to the run (its error stays for the
+ * next xSync: SQLite does not always look at an unlock's result). */
 static int wc_unlock(sqlite3_file *file, int lock)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
 
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
+	run_flush(f);
+	return f->real->pMethods->xUnlock(f->real, lock);
 }
 
 static int wc_check_reserved(sqlite3_file *file, int *out)
@@ -363,18 +404,21 @@ static int wc_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	struct wc_file *f = (struct wc_file *)file;
 	int rc = run_flush(f->wal);
+	int rc2 = run_flush(f);
 
 	ra_drop(f->wal);
 	ra_drop(f);
-	/* Uncommitted frames left when a lock is dropped: see the top. */
-	if (rc != SQLITE_OK && (flags & SQLITE_SHM_UNLOCK)) {
-		run_drop(f->wal);
-		rc = SQLITE_OK;
+	/* WAL frames still in a run when a lock changes are uncommitted (a
+	 * commit's were written before it returned): when they cannot be
+	 * written they were not needed, and fail nothing later. */
+	if (rc != SQLITE_OK && f->wal)
+		run_err(f->wal);
+	/* A lock not taken returns the error now; an unlock is made, and a
+	 * database run's error waits for the next xSync. */
+	if (!(flags & SQLITE_SHM_UNLOCK) && (rc != SQLITE_OK || rc2 != SQLITE_OK)) {
+		run_err(f);
+		return rc != SQLITE_OK ? rc : rc2;
 	}
-	if (rc == SQLITE_OK)
-		rc = run_flush(f);
-	if (rc != SQLITE_OK && !(flags & SQLITE_SHM_UNLOCK))
-		return rc;
 	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
@@ -395,7 +439,7 @@ static int wc_shm_unmap(sqlite3_file *file, int delete_flag)
 static int wc_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **pp)
 {
 	struct wc_file *f = (struct wc_file *)file;
-	int rc = run_flush(f);
+	int rc = run_flush_now(f);
 
 	return rc != SQLITE_OK ? rc
 			       : f->real->pMethods->xFetch(f->real, off, amt, pp);
@@ -454,7 +498,6 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 	if (f->real->pMethods->iVersion < 3)
 		return SQLITE_OK;
 	if (flags & SQLITE_OPEN_MAIN_DB) {
-		f->combine = combine;
 		f->ahead = true;
 		f->name = name;
 		pthread_mutex_lock(&files_mu);

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,7 +53,8 @@ static int exec(sqlite3 *db, const char *sql)
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK)
-		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+		fprintf(stderr, "%s: %s (%d)\n", sql, sqlite3_errmsg(db),
+			sqlite3_extended_errcode(db));
 	return rc;
 }
 
@@ -200,18 +204,18 @@ static void test_fewer_calls(const char *wc)
 	plain = big_commit_calls("plain.db", "unix");
 	comb = big_commit_calls("wc.db", wc);
 	printf("# 1 MiB: commit %lld -> %lld writes, checkpoint %lld -> %lld "
-	       "reads and %lld -> %lld writes (unix VFS -> combined)\n",
+	       "reads (unix VFS -> ours; the checkpoint's %lld and %lld "
+	       "writes are not combined)\n",
 	       plain.commit_w, comb.commit_w, plain.ckpt_r, comb.ckpt_r,
 	       plain.ckpt_w, comb.ckpt_w);
 	/* 256 pages: a header and a page each into the WAL; the checkpoint
-	 * reads each page from the WAL and writes it to the database file.
-	 * Combined (and read ahead), one call per 128 KiB or so. */
+	 * reads each page from the WAL. Combined and read ahead, one call per
+	 * 128 KiB or so. */
 	CHECK(plain.commit_w > 500);
 	CHECK(comb.commit_w > 0 && comb.commit_w < 20);
 	CHECK(plain.ckpt_r > 250);
 	CHECK(comb.ckpt_r > 0 && comb.ckpt_r < 25);
-	CHECK(plain.ckpt_w > 250);
-	CHECK(comb.ckpt_w > 0 && comb.ckpt_w < 25);
+
 }
 
 /* A store whose WAL no process has open: the first to open it reads every
@@ -433,6 +437,70 @@ static void test_spill_read_back(const char *wc)
 	sqlite3_close(r);
 }
 
+/* Writes that fail (here: past RLIMIT_FSIZE) fail the commit or the
+ * checkpoint that made them, and nothing of them lands later: after the
+ * limit is lifted, every commit that succeeded is there and the store is
+ * whole. Run in a child, which owns the limit. */
+static int write_errors_child(const char *wc)
+{
+	sqlite3 *a = open_db("errors.db", wc, "FULL");
+	struct rlimit rl, low;
+	struct stat st;
+	char path[256];
+	int bad = 0, rc;
+
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &rl);
+	exec(a, "PRAGMA wal_autocheckpoint=0");
+	for (int64_t id = 1; id <= 5; id++)
+		bad += insert(a, id, 10000) != 0;
+	/* the WAL may not grow by 500 KB: the commit fails */
+	snprintf(path, sizeof(path), "%s/errors.db-wal", tmpdir);
+	stat(path, &st);
+	low = rl;
+	low.rlim_cur = (rlim_t)st.st_size + 50000;
+	setrlimit(RLIMIT_FSIZE, &low);
+	bad += insert(a, 6, 500000) == 0;
+	setrlimit(RLIMIT_FSIZE, &rl);
+	bad += insert(a, 7, 20000) != 0;
+	/* the database file may not grow: the checkpoint fails */
+	snprintf(path, sizeof(path), "%s/errors.db", tmpdir);
+	stat(path, &st);
+	low.rlim_cur = (rlim_t)st.st_size + 4096;
+	setrlimit(RLIMIT_FSIZE, &low);
+	rc = sqlite3_exec(a, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	setrlimit(RLIMIT_FSIZE, &rl);
+	if (rc == SQLITE_OK) {
+		/* SQLite reports a failed checkpoint in its result row; what
+		 * matters is below: nothing lost, nothing torn */
+	}
+	bad += insert(a, 8, 30000) != 0;
+	bad += exec(a, "PRAGMA wal_checkpoint(TRUNCATE)") != SQLITE_OK;
+	sqlite3_close(a);
+	return bad;
+}
+
+static void test_write_errors(const char *wc)
+{
+	pid_t pid = fork();
+	int status;
+	sqlite3 *r;
+
+	if (pid == 0)
+		_exit(write_errors_child(wc) ? 1 : 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+	r = open_db("errors.db", "unix", "FULL");
+	for (int64_t id = 1; id <= 5; id++)
+		CHECK(has_row(r, id, 10000) == 1);
+	CHECK(has_row(r, 6, 500000) == 0);
+	CHECK(has_row(r, 7, 20000) == 1);
+	CHECK(has_row(r, 8, 30000) == 1);
+	CHECK(count_rows(r) == 7);
+	CHECK(integrity_ok(r));
+	sqlite3_close(r);
+}
+
 /* Many commits of mixed sizes, updates and deletes, checkpoints in
  * between: every page the checkpoints copy (combined) is right. */
 static void test_checkpoints(const char *wc)
@@ -486,6 +554,7 @@ int main(void)
 		test_visible_and_durable(wc, "NORMAL");
 		test_rollback_after_spill(wc);
 		test_spill_read_back(wc);
+		test_write_errors(wc);
 		test_checkpoints(wc);
 		test_read_ahead_not_stale(wc);
 		test_reader(wc, ra);
