@@ -121,8 +121,8 @@ static void ra_drop(struct wc_file *f)
  * (by then another connection may have written newer bytes there). When
  * the call that flushed it returns the error to SQLite, run_flush_now
  * clears it; when SQLite may not look (a file-control hint, an unlock)
- * it is kept for the next xSync or xClose, which fail with it: a
- * checkpoint whose pages did not all reach the file is never recorded. */
+ * it is kept for the next commit frame, xSync or xClose, which fail with
+ * it: no commit is published with frames of it lost. */
 static int run_flush(struct wc_file *f)
 {
 	int rc;
