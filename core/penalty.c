@@ -14,7 +14,6 @@
 
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #define PENALTY_SLOTS 1024
 #define PENALTY_EXPIRE_MS (5 * 60 * 1000)

@@ -61,11 +61,12 @@
 #include <string.h>
 
 #include "store-private.h"
+#include "xalloc.h"
 
-#define WC_FIRST (16 * 1024)  /* a run's first buffer */
 #define RA_FIRST (32 * 1024)  /* a run of reads' first read ahead */
-/* The longest run: the unix VFS writes at most 0x1ffff bytes a call
- * (seekAndWriteFd masks the length), so longer goes out by itself. */
+/* The longest run, and the buffers' size: the unix VFS writes at most
+ * 0x1ffff bytes a call (seekAndWriteFd masks the length), so longer goes
+ * out by itself. A buffer's pages are touched only as far as it is used. */
 #define WC_MAX 0x1ffff
 #define WAL_FRAME_HDR 24
 
@@ -74,15 +75,14 @@ struct wc_file {
 	sqlite3_file *real;     /* the unix VFS's file, right after this */
 	const char *vfs_name;   /* tandem-wc or tandem-ra */
 	bool combine;           /* tandem-wc: a WAL */
-	bool ahead;             /* may read ahead: a database file, or its WAL */
-	bool is_wal;
+	bool is_wal;            /* a WAL linked to its database file's handle */
 	bool commit_next;       /* a WAL: the next write ends a commit */
 	sqlite3_filename name;  /* a database file: as SQLite passed it */
 	struct wc_file *db;     /* a WAL: its database file's handle */
 	struct wc_file *wal;    /* a database file: its WAL's handle */
 	struct wc_file *next;   /* open database files (files_mu) */
-	char *run;
-	size_t run_len, run_cap;
+	char *run;              /* WC_MAX bytes while a run waits */
+	size_t run_len;
 	sqlite3_int64 run_off;
 	char *ra;               /* bytes read ahead: ra_len of them at ra_off */
 	size_t ra_len;
@@ -103,7 +103,7 @@ static void run_drop(struct wc_file *f)
 {
 	free(f->run);
 	f->run = NULL;
-	f->run_len = f->run_cap = 0;
+	f->run_len = 0;
 }
 
 static void ra_drop(struct wc_file *f)
@@ -205,8 +205,8 @@ static bool ra_fill(struct wc_file *f, int amt, sqlite3_int64 off)
 		return false;
 	len = size - off < (sqlite3_int64)f->ra_next ? size - off
 						      : (sqlite3_int64)f->ra_next;
-	if (!f->ra && !(f->ra = malloc(WC_MAX)))
-		return false;
+	if (!f->ra)
+		f->ra = xmalloc(WC_MAX);
 	if (f->real->pMethods->xRead(f->real, f->ra, (int)len, off) !=
 	    SQLITE_OK) {
 		ra_drop(f);
@@ -230,11 +230,13 @@ static int wc_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 off)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	/* A database file only once its WAL is open: in WAL mode (shared
-	 * memory wal-index, locks through xShmLock) every read transaction
-	 * starts and ends with a lock change; in any other, nothing would
-	 * tell us another process had written the file. */
-	if (!f->ahead || amt <= 0 || (!f->is_wal && !f->wal))
+	/* Read ahead only a WAL linked to its database file's handle, or a
+	 * database file once that WAL is open: in WAL mode (shared memory
+	 * wal-index, locks through xShmLock) every read transaction starts
+	 * and ends with a lock change on that handle; otherwise nothing would
+	 * tell us another process had written the file. Journals and temp
+	 * files are neither. */
+	if (amt <= 0 || (!f->is_wal && !f->wal))
 		return f->real->pMethods->xRead(f->real, buf, amt, off);
 	if (!(f->ra_len && off >= f->ra_off &&
 	      off + amt <= f->ra_off + (sqlite3_int64)f->ra_len) &&
@@ -260,7 +262,7 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 	if (!f->combine || amt <= 0)
 		return f->real->pMethods->xWrite(f->real, buf, amt, off);
 	f->commit_next = false;
-	if (f->is_wal && amt == WAL_FRAME_HDR) {
+	if (amt == WAL_FRAME_HDR) {
 		const unsigned char *h = buf;
 		f->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
 	}
@@ -277,26 +279,10 @@ static int wc_write(sqlite3_file *file, const void *buf, int amt,
 			rc = SQLITE_IOERR_WRITE;
 		return rc;
 	}
-	if (!f->run_len)
+	if (!f->run_len) {
 		f->run_off = off;
-	if (f->run_len + n > f->run_cap) {
-		size_t cap = f->run_cap ? f->run_cap : WC_FIRST;
-		char *p;
-
-		while (cap < f->run_len + n)
-			cap *= 2;
-		p = realloc(f->run, cap);
-		if (!p) {
-			/* No memory for a longer run: write what we have,
-			 * then this, as the unix VFS alone would. */
-			rc = run_flush_now(f);
-			if (rc != SQLITE_OK)
-				return rc;
-			return f->real->pMethods->xWrite(f->real, buf, amt,
-							 off);
-		}
-		f->run = p;
-		f->run_cap = cap;
+		if (!f->run)
+			f->run = xmalloc(WC_MAX);
 	}
 	memcpy(f->run + f->run_len, buf, n);
 	f->run_len += n;
@@ -403,21 +389,19 @@ static int wc_shm_map(sqlite3_file *file, int page, int size, int extend,
 static int wc_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	struct wc_file *f = (struct wc_file *)file;
+	/* only a WAL has runs: this is its database file's handle */
 	int rc = run_flush(f->wal);
-	int rc2 = run_flush(f);
 
 	ra_drop(f->wal);
 	ra_drop(f);
-	/* WAL frames still in a run when a lock changes are uncommitted (a
-	 * commit's were written before it returned): when they cannot be
-	 * written they were not needed, and fail nothing later. */
-	if (rc != SQLITE_OK && f->wal)
+	if (rc != SQLITE_OK) {
+		/* A lock not taken fails now, the error kept for the commit.
+		 * An unlock is made: frames still in a run then are of a
+		 * transaction that ends uncommitted (a commit's were written
+		 * before it returned), not needed, and fail nothing later. */
+		if (!(flags & SQLITE_SHM_UNLOCK))
+			return rc;
 		run_err(f->wal);
-	/* A lock not taken returns the error now; an unlock is made, and a
-	 * database run's error waits for the next xSync. */
-	if (!(flags & SQLITE_SHM_UNLOCK) && (rc != SQLITE_OK || rc2 != SQLITE_OK)) {
-		run_err(f);
-		return rc != SQLITE_OK ? rc : rc2;
 	}
 	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
@@ -498,7 +482,6 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 	if (f->real->pMethods->iVersion < 3)
 		return SQLITE_OK;
 	if (flags & SQLITE_OPEN_MAIN_DB) {
-		f->ahead = true;
 		f->name = name;
 		pthread_mutex_lock(&files_mu);
 		f->next = db_files;
@@ -516,7 +499,7 @@ static int wc_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file,
 				d->wal = f;
 				f->db = d;
 				f->combine = combine;
-				f->ahead = f->is_wal = true;
+				f->is_wal = true;
 				break;
 			}
 		pthread_mutex_unlock(&files_mu);
